@@ -1,0 +1,351 @@
+"""The workspace's SQLite store: schema, migrations, upserts, run log, cursors, connections.
+
+SQLite in WAL mode lets a sync commit in one process while kernels read in others without
+either blocking (see ARCHITECTURE.md for the measurement that chose it). Every sync writes in
+one transaction, so a failed run leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cozy_kernel.collections import SQL_TYPES, Collection
+from cozy_kernel.errors import IntegrityError, StoreBusy
+
+BUSY_TIMEOUT_S = 120.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE collections (
+            name TEXT PRIMARY KEY,
+            schema TEXT NOT NULL,
+            counter INTEGER NOT NULL DEFAULT 0,
+            changed_at TEXT
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            connector TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('running', 'ok', 'failed')),
+            full INTEGER NOT NULL,
+            added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            error TEXT
+        );
+        CREATE INDEX runs_by_connector ON runs (connector, id);
+        CREATE TABLE cursors (
+            connector TEXT PRIMARY KEY,
+            cursor TEXT NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE connections (
+            connector TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            connected_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE rejections (
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL
+        );
+        CREATE TABLE raw_records (
+            collection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            connector TEXT NOT NULL,
+            run_id INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (collection, key)
+        );
+        """
+    )
+    db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+
+
+# Append only: each migration moves the schema one ``user_version`` forward.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the store in autocommit mode; callers open transactions explicitly."""
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA temp_store=MEMORY")
+    return db
+
+
+@dataclass
+class UpsertCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class Store:
+    """Typed access to one workspace database; one instance per process and thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = connect(path)
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise IntegrityError(
+                f"store {self.path} has schema {version}, newer than this Cozy Notebook "
+                f"understands ({len(MIGRATIONS)}); upgrade cozy-notebook"
+            )
+        if version == len(MIGRATIONS):
+            return
+        with self.transaction():
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for step, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
+                migrate(self.db)
+                self.db.execute(f"PRAGMA user_version={step}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy(f"store {self.path} is busy with another write") from None
+            raise
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @property
+    def store_id(self) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        return str(row[0])
+
+    # -- collections -------------------------------------------------------------------
+
+    def ensure_collection(self, coll: Collection) -> None:
+        """Create the collection's table on first use; call inside a transaction."""
+        cols = ", ".join(
+            f"{f.name} {SQL_TYPES[f.kind]}{'' if f.nullable else ' NOT NULL'}" for f in coll.fields
+        )
+        self.db.execute(
+            f"CREATE TABLE IF NOT EXISTS {coll.table} ("
+            f"{cols}, connector TEXT NOT NULL, run_id INTEGER NOT NULL, "
+            f"PRIMARY KEY ({coll.key})) WITHOUT ROWID"
+        )
+        self.db.execute(
+            f'CREATE INDEX IF NOT EXISTS "{coll.name}:connector" ON {coll.table} (connector)'
+        )
+        self.db.execute(
+            "INSERT INTO collections (name, schema) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (coll.name, _schema_json(coll)),
+        )
+
+    def collection_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM collections ORDER BY name")]
+
+    def counter(self, name: str) -> int | None:
+        row = self.db.execute("SELECT counter FROM collections WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def count_rows(self, coll: Collection) -> int:
+        if self.counter(coll.name) is None:
+            return 0
+        return int(self.db.execute(f"SELECT count(*) FROM {coll.table}").fetchone()[0])
+
+    def upsert(
+        self, coll: Collection, rows: Sequence[tuple[Any, ...]], connector: str, run_id: int
+    ) -> tuple[UpsertCounts, list[str]]:
+        """Insert new rows and update changed ones by key; call inside a transaction.
+
+        Rows go through a temporary staging table so that added / updated / unchanged are
+        counted by set operations rather than row by row. A key already held by another
+        connector is refused (returned as a list of keys), never overwritten.
+        """
+        if not rows:
+            return UpsertCounts(), []
+        names = coll.columns
+        stage = f'temp."stage.{coll.name}"'
+        key = coll.key
+        self.db.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({', '.join(names)}, PRIMARY KEY ({key}))"
+        )
+        self.db.execute(f"DELETE FROM {stage}")
+        marks = ", ".join("?" for _ in names)
+        self.db.executemany(
+            f"INSERT OR REPLACE INTO {stage} VALUES ({marks})",
+            (row + (connector, run_id) for row in rows),
+        )
+        conflicts = [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT s.{key} FROM {stage} s JOIN {coll.table} t ON t.{key} = s.{key} "
+                "WHERE t.connector != s.connector"
+            )
+        ]
+        if conflicts:
+            self.db.executemany(f"DELETE FROM {stage} WHERE {key} = ?", ((k,) for k in conflicts))
+        differs = " OR ".join(f"t.{f.name} IS NOT s.{f.name}" for f in coll.fields)
+        added = self.db.execute(
+            f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {coll.table} t WHERE t.{key} = s.{key})"
+        ).fetchone()[0]
+        updated = self.db.execute(
+            f"SELECT count(*) FROM {stage} s JOIN {coll.table} t ON t.{key} = s.{key} "
+            f"WHERE {differs}"
+        ).fetchone()[0]
+        assignments = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
+        changed = " OR ".join(f"{f.name} IS NOT excluded.{f.name}" for f in coll.fields)
+        self.db.execute(
+            f"INSERT INTO {coll.table} ({', '.join(names)}) SELECT {', '.join(names)} "
+            f"FROM {stage} WHERE true ON CONFLICT ({key}) DO UPDATE SET {assignments} "
+            f"WHERE {changed}"
+        )
+        unchanged = len(rows) - len(conflicts) - added - updated
+        return UpsertCounts(added, updated, unchanged), conflicts
+
+    def upsert_raw(
+        self, collection: str, payloads: Sequence[tuple[str, bytes]], connector: str, run_id: int
+    ) -> None:
+        """Keep source payloads apart from typed rows, one per record key."""
+        self.db.executemany(
+            "INSERT INTO raw_records VALUES (?, ?, ?, ?, ?) ON CONFLICT (collection, key) "
+            "DO UPDATE SET connector = excluded.connector, run_id = excluded.run_id, "
+            "payload = excluded.payload WHERE payload IS NOT excluded.payload",
+            ((collection, k, connector, run_id, p) for k, p in payloads),
+        )
+
+    def raw_payload(self, collection: str, key: str) -> bytes | None:
+        row = self.db.execute(
+            "SELECT payload FROM raw_records WHERE collection = ? AND key = ?", (collection, key)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def bump(self, name: str) -> None:
+        """Mark a collection changed so frame snapshots rebuild; inside the same transaction."""
+        self.db.execute(
+            "UPDATE collections SET counter = counter + 1, changed_at = ? WHERE name = ?",
+            (_now(), name),
+        )
+
+    # -- runs and cursors --------------------------------------------------------------
+
+    def start_run(self, connector: str, *, full: bool) -> int:
+        """Log a run as running, committed at once so other processes can see it."""
+        cur = self.db.execute(
+            "INSERT INTO runs (connector, started_at, outcome, full) VALUES (?, ?, 'running', ?)",
+            (connector, _now(), int(full)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        counts: UpsertCounts,
+        rejected: Sequence[tuple[str, str]],
+        error: str | None = None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE runs SET ended_at = ?, outcome = ?, added = ?, updated = ?, unchanged = ?, "
+            "rejected = ?, error = ? WHERE id = ?",
+            (
+                _now(),
+                outcome,
+                counts.added,
+                counts.updated,
+                counts.unchanged,
+                len(rejected),
+                error,
+                run_id,
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO rejections VALUES (?, ?, ?)", ((run_id, r, s) for r, s in rejected)
+        )
+
+    def runs(self, connector: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        args: tuple[Any, ...] = ()
+        if connector is not None:
+            sql += " WHERE connector = ?"
+            args = (connector,)
+        cur = self.db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def cursor(self, connector: str) -> str | None:
+        row = self.db.execute(
+            "SELECT cursor FROM cursors WHERE connector = ?", (connector,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, connector: str, cursor: str, run_id: int) -> None:
+        self.db.execute(
+            "INSERT INTO cursors VALUES (?, ?, ?, ?) ON CONFLICT (connector) DO UPDATE SET "
+            "cursor = excluded.cursor, run_id = excluded.run_id, updated_at = excluded.updated_at",
+            (connector, cursor, run_id, _now()),
+        )
+
+    # -- connections -------------------------------------------------------------------
+
+    def connection(self, connector: str) -> dict[str, str] | None:
+        row = self.db.execute(
+            "SELECT settings FROM connections WHERE connector = ?", (connector,)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def connections(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT connector FROM connections ORDER BY 1")]
+
+    def save_connection(self, connector: str, settings: dict[str, str]) -> None:
+        now = _now()
+        self.db.execute(
+            "INSERT INTO connections VALUES (?, ?, ?, ?) ON CONFLICT (connector) DO UPDATE SET "
+            "settings = excluded.settings, updated_at = excluded.updated_at",
+            (connector, json.dumps(settings, sort_keys=True), now, now),
+        )
+
+
+def _schema_json(coll: Collection) -> str:
+    return json.dumps(
+        {
+            "key": coll.key,
+            "order_by": list(coll.order_by),
+            "fields": [
+                {"name": f.name, "kind": f.kind, "nullable": f.nullable} for f in coll.fields
+            ],
+        },
+        sort_keys=True,
+    )
