@@ -1,0 +1,27 @@
+"""Cozy Notebook's core: your own data, in your own store, as pandas DataFrames.
+
+``import cozy_kernel as cozy`` runs in every kernel start, so it imports nothing heavy: each
+public function is loaded from :mod:`cozy_kernel.api` on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["collections", "connect", "connectors", "doctor", "frame", "runs", "sync"]
+
+if TYPE_CHECKING:
+    from cozy_kernel.api import collections, connect, connectors, doctor, frame, runs, sync
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from cozy_kernel import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cozy_kernel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
-from cozy_kernel.collections import BUILTIN, Collection
+from cozy_kernel.schemas import BUILTIN, Collection
 from cozy_kernel.errors import BadInput, unknown
 
 ConnectorKind = Literal["file", "api", "demo"]

@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from cozy_kernel.collections import MONEY_PRECISION, MONEY_SCALE, Collection, Field
+from cozy_kernel.schemas import MONEY_PRECISION, MONEY_SCALE, Collection, Field
 from cozy_kernel.errors import UsageError, unknown
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -39,7 +39,7 @@ def collection_from_store(store: Store, name: str) -> Collection:
     Kernels may not have the connector that declared a collection installed; the store's
     copy of the schema is enough to type its frame.
     """
-    from cozy_kernel.collections import BUILTIN
+    from cozy_kernel.schemas import BUILTIN
 
     row = store.db.execute("SELECT schema FROM collections WHERE name = ?", (name,)).fetchone()
     if row is None:
@@ -101,14 +101,16 @@ def _read_store(ws: Workspace, coll: Collection, store_id: str) -> tuple[pa.Tabl
 
     schema = arrow_schema(coll)
     with adbc.connect(str(ws.db_path)) as conn, conn.cursor() as cur:
-        # SQLite has no column types to report: the driver infers them from the first batch,
-        # so one batch must hold every row or a NULL-led column is typed wrong.
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(2**31 - 1)})
         cur.execute("SELECT counter FROM collections WHERE name = ?", (coll.name,))
         row = cur.fetchone()
-        counter = -1 if row is None else int(row[0])
         if row is None:
-            return schema.empty_table(), counter
+            return schema.empty_table(), -1
+        counter = int(row[0])
+        cur.execute(f"SELECT count(*) FROM {coll.table}")
+        (count,) = cur.fetchone()
+        # SQLite has no column types to report: the driver infers them from the first batch,
+        # so one batch must hold every row or a column that starts with NULLs is typed wrong.
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(count, 1))})
         cur.execute(f"SELECT {', '.join(schema.names)} FROM {coll.table}")
         raw = cur.fetch_arrow_table()
         conn.rollback()
@@ -181,7 +183,7 @@ def _types_mapper(t: pa.DataType) -> Any:
     return None
 
 
-def load(
+def table(
     ws: Workspace,
     store: Store,
     name: str,
@@ -189,8 +191,8 @@ def load(
     since: DateLike = None,
     until: DateLike = None,
     columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """A collection as a DataFrame; ``since``/``until`` are inclusive bounds on its date."""
+) -> pa.Table:
+    """A collection as Arrow; ``since``/``until`` are inclusive bounds on its date."""
     import pyarrow.compute as pc
 
     coll = collection_from_store(store, name)
@@ -218,4 +220,46 @@ def load(
             if c not in table.column_names:
                 raise unknown(f"column of {name}", c, table.column_names)
         table = table.select(list(columns))
-    return table.to_pandas(types_mapper=_types_mapper, date_as_object=False)
+    return table
+
+
+def to_pandas(data: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas with the dtypes a budget needs: exact decimals, datetime64 dates."""
+    return data.to_pandas(types_mapper=_types_mapper, date_as_object=False)
+
+
+def write(data: pa.Table, fmt: str, out: BinaryIO) -> None:
+    """Export rows as CSV, JSON (records, ISO dates, amounts as decimal strings) or Parquet.
+
+    Written from Arrow rather than pandas so dates stay dates and amounts stay exact text.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    plain = pa.table(
+        {
+            n: c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c
+            for n, c in zip(data.column_names, data.columns, strict=True)
+        }
+    )
+    if fmt == "parquet":
+        pq.write_table(data, out)
+    elif fmt == "csv":
+        pacsv.write_csv(plain, out, pacsv.WriteOptions(quoting_style="needed"))
+    elif fmt == "json":
+        out.write(b"[")
+        for i, row in enumerate(plain.to_pylist()):
+            out.write(b",\n" if i else b"\n")
+            out.write(json.dumps(row, default=_json_value, ensure_ascii=False).encode())
+        out.write(b"\n]\n")
+    else:
+        raise UsageError(f"format {fmt!r} is not csv, json or parquet")
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cozy_kernel import connections, registry
-from cozy_kernel.collections import Collection
+from cozy_kernel.schemas import Collection
 from cozy_kernel.connector import Checkpoint, Connector, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError
 from cozy_kernel.store import Store, UpsertCounts

@@ -1,0 +1,262 @@
+"""``cozy``: the command-line face. It parses, calls one core function and prints.
+
+Exit codes: 0 ok · 1 unexpected · 2 usage · 3 consent required · 4 bad input · 5 integrity.
+Errors are one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from cozy_kernel.errors import CozyError, UsageError
+
+
+class Context:
+    def __init__(self, home: str | None, debug: bool) -> None:
+        self.home = home
+        self.debug = debug
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="COZY_HOME",
+    help="Workspace folder (default: $COZY_HOME, the JupyterHub user's home, or the "
+    "platform's user data folder).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="cozy-notebook", prog_name="cozy")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
+    """Cozy Notebook: your own data, in your own store, in your own notebooks."""
+    ctx.obj = Context(home, debug)
+
+
+@cli.group("connectors")
+def connectors_group() -> None:
+    """Connectors that bring data into the workspace."""
+
+
+@connectors_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def connectors_list(ctx: Context, as_json: bool) -> None:
+    """List every connector, connected or not, and why one is disabled."""
+    from cozy_kernel import api
+
+    items = api.connectors(home=ctx.home)
+    if as_json:
+        _emit_json(items)
+        return
+    for item in items:
+        state = "connected" if item["connected"] else "available"
+        if not item["enabled"]:
+            state = f"disabled: {item['error']}"
+        click.echo(f"{item['id']:<20} {item.get('name', ''):<24} {item.get('kind', ''):<6} {state}")
+
+
+@cli.command()
+@click.argument("connector_id")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting; repeatable.")
+@click.option("--yes", is_flag=True, help="Answer yes to every question.")
+@pass_ctx
+def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], yes: bool) -> None:
+    """Connect a connector and store its (non-secret) settings."""
+    from cozy_kernel import api
+    from cozy_kernel.connections import parse_assignments
+
+    settings = api.connect(connector_id, home=ctx.home, **parse_assignments(list(pairs)))
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "default settings"
+    click.echo(f"connected {connector_id} ({shown}); next: cozy sync {connector_id}")
+
+
+@cli.command()
+@click.argument("connector_id")
+@click.option("--full", is_flag=True, help="Refetch everything, ignoring the saved cursor.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def sync(ctx: Context, connector_id: str, full: bool, as_json: bool) -> None:
+    """Fetch new data from a connected connector; all or nothing."""
+    from tqdm import tqdm
+
+    from cozy_kernel import api
+
+    with tqdm(desc=f"sync {connector_id}", unit=" rows", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = api.sync(connector_id, full=full, home=ctx.home, progress=progress)
+    if as_json:
+        _emit_json(report.as_dict())
+        return
+    click.echo(
+        f"{connector_id}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected (run {report.run_id})"
+    )
+    for reason in report.rejected[:20]:
+        click.echo(f"  rejected: {reason}")
+    if len(report.rejected) > 20:
+        click.echo(f"  … and {len(report.rejected) - 20} more: cozy runs {connector_id} --json")
+
+
+@cli.command()
+@click.argument("connector_id", required=False)
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def runs(ctx: Context, connector_id: str | None, limit: int, as_json: bool) -> None:
+    """Show the sync run log, newest first."""
+    from cozy_kernel import api
+
+    items = api.runs(connector_id, limit=limit, home=ctx.home)
+    if as_json:
+        _emit_json(items)
+        return
+    for r in items:
+        click.echo(
+            f"#{r['id']:<5} {r['connector']:<16} {r['started_at']} {r['outcome']:<8} "
+            f"+{r['added']} ~{r['updated']} ={r['unchanged']} !{r['rejected']}"
+            + (f"  {r['error']}" if r["error"] else "")
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def collections(ctx: Context, as_json: bool) -> None:
+    """List the collections the workspace holds."""
+    from cozy_kernel import api
+
+    items = api.collections(home=ctx.home)
+    if as_json:
+        _emit_json(items)
+        return
+    for item in items:
+        click.echo(f"{item['name']:<24} {item['rows']:>10} rows  changed {item['changed_at']}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
+@click.option("--since", help="First date, inclusive (YYYY-MM-DD).")
+@click.option("--until", help="Last date, inclusive (YYYY-MM-DD).")
+@click.option("--columns", help="Comma-separated columns to keep.")
+@pass_ctx
+def frame(
+    ctx: Context,
+    name: str,
+    fmt: str,
+    out: Path | None,
+    since: str | None,
+    until: str | None,
+    columns: str | None,
+) -> None:
+    """Write a collection as CSV, JSON or Parquet (to stdout unless --out)."""
+    from cozy_kernel import api, frames
+
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    if fmt == "parquet" and out is None and sys.stdout.isatty():
+        raise UsageError("parquet is binary: give --out FILE or redirect stdout")
+    with api.session(ctx.home) as (ws, store):
+        data = frames.table(ws, store, name, since=since, until=until, columns=cols)
+    if out is None:
+        frames.write(data, fmt, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("wb") as handle:
+        frames.write(data, fmt, handle)
+    tmp.replace(out)
+    click.echo(f"wrote {data.num_rows} rows of {name} to {out}", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def doctor(ctx: Context, as_json: bool) -> None:
+    """Check the workspace and every connector."""
+    from cozy_kernel import api
+
+    result = api.doctor(home=ctx.home)
+    if as_json:
+        _emit_json(result)
+    else:
+        ws = result["workspace"]
+        click.echo(f"workspace  {ws['path']} (mode {ws['mode']}, {ws['store_bytes']} bytes, "
+                   f"schema {ws['schema_version']}/{ws['schema_latest']}, {ws['journal_mode']})")
+        for name, count in result["collections"].items():
+            click.echo(f"collection {name}: {count} rows")
+        for c in result["connectors"]:
+            mark = "ok " if c["ok"] else "FAIL"
+            click.echo(f"{mark} connector {c['id']}: {c['message']}")
+        for problem in result["problems"]:
+            click.echo(f"problem: {problem}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--notebook-dir", type=click.Path(file_okay=False, exists=True),
+              default=".", show_default=True, help="Folder JupyterLab opens.")
+@click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoReturn:
+    """Start JupyterLab on 127.0.0.1 with this workspace."""
+    from cozy_kernel.workspace import Workspace
+
+    ws = Workspace.open(ctx.home)
+    os.environ["COZY_HOME"] = str(ws.root)
+    argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1",
+            f"--ServerApp.root_dir={Path(notebook_dir).absolute()}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")
+    argv.extend(jupyter_args)
+    click.echo(f"workspace {ws.root}", err=True)
+    os.execv(sys.executable, argv)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: run the command and turn errors into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="cozy", standalone_mode=False)
+    except CozyError as exc:
+        if debug:
+            raise
+        click.echo(f"cozy: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("cozy: aborted", err=True)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(f"cozy: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
+                   err=True)
+        sys.exit(1)
+    sys.exit(0)
