@@ -124,7 +124,9 @@ def sync(
         return _runner.run(ws, store, connector_id, full=full, progress=progress)
 
 
-def runs(connector_id: str | None = None, *, limit: int = 20, home: Home = None) -> list[dict[str, Any]]:
+def runs(
+    connector_id: str | None = None, *, limit: int = 20, home: Home = None
+) -> list[dict[str, Any]]:
     """The run log, newest first."""
     with session(home) as (_, store):
         return store.runs(connector_id, limit)

@@ -153,8 +153,13 @@ def collections(ctx: Context, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]), default="csv",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "parquet"]),
+    default="csv",
+    show_default=True,
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
 @click.option("--since", help="First date, inclusive (YYYY-MM-DD).")
 @click.option("--until", help="Last date, inclusive (YYYY-MM-DD).")
@@ -200,8 +205,10 @@ def doctor(ctx: Context, as_json: bool) -> None:
         _emit_json(result)
     else:
         ws = result["workspace"]
-        click.echo(f"workspace  {ws['path']} (mode {ws['mode']}, {ws['store_bytes']} bytes, "
-                   f"schema {ws['schema_version']}/{ws['schema_latest']}, {ws['journal_mode']})")
+        click.echo(
+            f"workspace  {ws['path']} (mode {ws['mode']}, {ws['store_bytes']} bytes, "
+            f"schema {ws['schema_version']}/{ws['schema_latest']}, {ws['journal_mode']})"
+        )
         for name, count in result["collections"].items():
             click.echo(f"collection {name}: {count} rows")
         for c in result["connectors"]:
@@ -214,8 +221,13 @@ def doctor(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--notebook-dir", type=click.Path(file_okay=False, exists=True),
-              default=".", show_default=True, help="Folder JupyterLab opens.")
+@click.option(
+    "--notebook-dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=".",
+    show_default=True,
+    help="Folder JupyterLab opens.",
+)
 @click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoReturn:
@@ -224,8 +236,13 @@ def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoRet
 
     ws = Workspace.open(ctx.home)
     os.environ["COZY_HOME"] = str(ws.root)
-    argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1",
-            f"--ServerApp.root_dir={Path(notebook_dir).absolute()}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={Path(notebook_dir).absolute()}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")
     argv.extend(jupyter_args)
@@ -256,7 +273,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as exc:
         if debug:
             raise
-        click.echo(f"cozy: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
-                   err=True)
+        click.echo(
+            f"cozy: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True
+        )
         sys.exit(1)
     sys.exit(0)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal
 
-from cozy_kernel.schemas import BUILTIN, Collection
 from cozy_kernel.errors import BadInput, unknown
+from cozy_kernel.schemas import BUILTIN, Collection
 
 ConnectorKind = Literal["file", "api", "demo"]
 SettingKind = Literal["text", "int", "decimal", "bool"]

@@ -19,8 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from cozy_kernel.schemas import MONEY_PRECISION, MONEY_SCALE, Collection, Field
 from cozy_kernel.errors import UsageError, unknown
+from cozy_kernel.schemas import MONEY_PRECISION, MONEY_SCALE, Collection, Field
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
@@ -87,7 +87,9 @@ def _convert(column: pa.Array, f: pa.Field) -> pa.Array:
     if pa.types.is_decimal(target):
         # Integer minor units -> decimal: an exact scaled multiplication, never a float.
         wide = column.cast(pa.decimal128(MONEY_PRECISION + 1, 0))
-        unit = pa.scalar(Decimal(1).scaleb(-MONEY_SCALE), pa.decimal128(MONEY_SCALE + 1, MONEY_SCALE))
+        unit = pa.scalar(
+            Decimal(1).scaleb(-MONEY_SCALE), pa.decimal128(MONEY_SCALE + 1, MONEY_SCALE)
+        )
         return pc.multiply(wide, unit).cast(target)
     if pa.types.is_dictionary(target):
         return column.cast(pa.string()).dictionary_encode().cast(target)
@@ -107,14 +109,16 @@ def _read_store(ws: Workspace, coll: Collection, store_id: str) -> tuple[pa.Tabl
             return schema.empty_table(), -1
         counter = int(row[0])
         cur.execute(f"SELECT count(*) FROM {coll.table}")
-        (count,) = cur.fetchone()
+        count = int(cur.fetchone()[0])  # type: ignore[index]
         # SQLite has no column types to report: the driver infers them from the first batch,
         # so one batch must hold every row or a column that starts with NULLs is typed wrong.
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(count, 1))})
         cur.execute(f"SELECT {', '.join(schema.names)} FROM {coll.table}")
         raw = cur.fetch_arrow_table()
         conn.rollback()
-    columns = [_convert(raw.column(i).combine_chunks(), schema.field(i)) for i in range(raw.num_columns)]
+    columns = [
+        _convert(raw.column(i).combine_chunks(), schema.field(i)) for i in range(raw.num_columns)
+    ]
     table = pa.Table.from_arrays(columns, schema=schema)
     order = [(name, "ascending") for name in coll.order_by]
     return table.sort_by(order), counter
@@ -135,7 +139,7 @@ def _publish(path: Path, table: pa.Table) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             pq.write_table(table, out)
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -225,7 +229,8 @@ def table(
 
 def to_pandas(data: pa.Table) -> pd.DataFrame:
     """Arrow to pandas with the dtypes a budget needs: exact decimals, datetime64 dates."""
-    return data.to_pandas(types_mapper=_types_mapper, date_as_object=False)
+    frame: pd.DataFrame = data.to_pandas(types_mapper=_types_mapper, date_as_object=False)
+    return frame
 
 
 def write(data: pa.Table, fmt: str, out: BinaryIO) -> None:

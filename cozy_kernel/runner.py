@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cozy_kernel import connections, registry
-from cozy_kernel.schemas import Collection
 from cozy_kernel.connector import Checkpoint, Connector, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError
+from cozy_kernel.schemas import Collection
 from cozy_kernel.store import Store, UpsertCounts
 from cozy_kernel.workspace import Workspace
 
@@ -62,7 +62,8 @@ class _Batches:
             held = set(conflicts)
             raw = [(k, p) for k, p in raw if k not in held]
             self.rejected.extend(
-                (f"{coll.name} {coll.key}={k!r} belongs to another connector", "") for k in conflicts
+                (f"{coll.name} {coll.key}={k!r} belongs to another connector", "")
+                for k in conflicts
             )
         if raw:
             self.store.upsert_raw(coll.name, raw, self.connector_id, self.run_id)
@@ -124,9 +125,7 @@ def run(
                 store.bump(name)
             if report.cursor is not None:
                 store.set_cursor(connector_id, report.cursor, run_id)
-            store.finish_run(
-                run_id, outcome="ok", counts=batches.totals, rejected=batches.rejected
-            )
+            store.finish_run(run_id, outcome="ok", counts=batches.totals, rejected=batches.rejected)
     except CozyError as exc:
         _fail(store, run_id, batches, str(exc))
         raise

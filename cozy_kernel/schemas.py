@@ -104,7 +104,7 @@ class Collection:
         allowed = frozenset(self._by_name)
 
         def encode(data: Mapping[str, Any]) -> tuple[Any, ...]:
-            row = []
+            row: list[Any] = []
             for name, enc, nullable in encoders:
                 value = data.get(name)
                 if value is None:

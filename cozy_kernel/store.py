@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cozy_kernel.schemas import SQL_TYPES, Collection
 from cozy_kernel.errors import IntegrityError, StoreBusy
+from cozy_kernel.schemas import SQL_TYPES, Collection
 
 BUSY_TIMEOUT_S = 120.0
 
@@ -84,7 +84,7 @@ def _v1(db: sqlite3.Connection) -> None:
             payload BLOB NOT NULL,
             PRIMARY KEY (collection, key)
         );
-        """
+        """,
     )
     db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
 
@@ -95,6 +95,9 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open the store in autocommit mode; callers open transactions explicitly."""
+    if not path.exists():
+        # Create the file private before SQLite does; its -wal and -shm files copy the mode.
+        path.touch(mode=0o600)
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
@@ -211,7 +214,7 @@ class Store:
         marks = ", ".join("?" for _ in names)
         self.db.executemany(
             f"INSERT OR REPLACE INTO {stage} VALUES ({marks})",
-            (row + (connector, run_id) for row in rows),
+            ((*row, connector, run_id) for row in rows),
         )
         conflicts = [
             r[0]

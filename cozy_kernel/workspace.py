@@ -50,10 +50,11 @@ class Workspace:
     def ensure(self) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise BadInput(f"workspace {self.root} exists and is not a folder")
-        for folder in (self.root, self.raw_dir, self.cache_dir, self.connectors_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         # mkdir's mode is masked by the umask and ignored for existing folders.
         self.root.chmod(0o700)
+        for folder in (self.raw_dir, self.cache_dir.parent, self.cache_dir, self.connectors_dir):
+            folder.mkdir(exist_ok=True, mode=0o700)
 
     @property
     def db_path(self) -> Path:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cozy_connectors.demo_bank.merchants import BILLS, MERCHANTS, Merchant, card_label
 from cozy_kernel.connector import Checkpoint, Connector, Health, Item, Manifest, Record, Setting
 from cozy_kernel.errors import BadInput
-from cozy_connectors.demo_bank.merchants import BILLS, MERCHANTS, Merchant, card_label
 
 CHECKING = "demo-checking"
 SAVINGS = "demo-savings"
@@ -89,13 +89,27 @@ class _Generator:
             cents = int(Decimal(285_000) * Decimal("1.02") ** raise_steps)
             month = day.strftime("%m/%Y")
             events.append(
-                Event(CHECKING, day, cents, f"VIR SEPA ACME SAS SALAIRE {month}", "ACME SAS",
-                      "income:salary", "transfer")
+                Event(
+                    CHECKING,
+                    day,
+                    cents,
+                    f"VIR SEPA ACME SAS SALAIRE {month}",
+                    "ACME SAS",
+                    "income:salary",
+                    "transfer",
+                )
             )
             if day.month == 12:
                 events.append(
-                    Event(CHECKING, day, cents // 2, f"VIR SEPA ACME SAS PRIME {day.year}",
-                          "ACME SAS", "income:bonus", "transfer")
+                    Event(
+                        CHECKING,
+                        day,
+                        cents // 2,
+                        f"VIR SEPA ACME SAS PRIME {day.year}",
+                        "ACME SAS",
+                        "income:bonus",
+                        "transfer",
+                    )
                 )
         for bill in BILLS:
             if day.day != bill.day or (bill.months is not None and day.month not in bill.months):
@@ -105,36 +119,88 @@ class _Generator:
                 winter = day.month in (11, 12, 1, 2, 3)
                 cents = rng.randint(7800, 11900) if winter else rng.randint(3900, 6200)
             events.append(
-                Event(CHECKING, day, -cents, bill.label, bill.counterparty, bill.category,
-                      bill.method)
+                Event(
+                    CHECKING, day, -cents, bill.label, bill.counterparty, bill.category, bill.method
+                )
             )
         if day.day == 1:
-            events.append(Event(CHECKING, day, -30_000, "VIR PERMANENT VERS LIVRET A",
-                                "LIVRET A", "transfer:savings", "transfer"))
-            events.append(Event(SAVINGS, day, 30_000, "VIR PERMANENT DEPUIS COMPTE COURANT",
-                                "COMPTE COURANT", "transfer:savings", "transfer"))
+            events.append(
+                Event(
+                    CHECKING,
+                    day,
+                    -30_000,
+                    "VIR PERMANENT VERS LIVRET A",
+                    "LIVRET A",
+                    "transfer:savings",
+                    "transfer",
+                )
+            )
+            events.append(
+                Event(
+                    SAVINGS,
+                    day,
+                    30_000,
+                    "VIR PERMANENT DEPUIS COMPTE COURANT",
+                    "COMPTE COURANT",
+                    "transfer:savings",
+                    "transfer",
+                )
+            )
         if day.month == 7 and day.day == 3:
-            events.append(Event(SAVINGS, day, -120_000, "VIR VERS COMPTE COURANT VACANCES",
-                                "COMPTE COURANT", "transfer:savings", "transfer"))
-            events.append(Event(CHECKING, day, 120_000, "VIR DEPUIS LIVRET A VACANCES",
-                                "LIVRET A", "transfer:savings", "transfer"))
+            events.append(
+                Event(
+                    SAVINGS,
+                    day,
+                    -120_000,
+                    "VIR VERS COMPTE COURANT VACANCES",
+                    "COMPTE COURANT",
+                    "transfer:savings",
+                    "transfer",
+                )
+            )
+            events.append(
+                Event(
+                    CHECKING,
+                    day,
+                    120_000,
+                    "VIR DEPUIS LIVRET A VACANCES",
+                    "LIVRET A",
+                    "transfer:savings",
+                    "transfer",
+                )
+            )
         if rng.random() < 1 / 30:
             merchant = rng.choice((MERCHANTS[26], MERCHANTS[27], MERCHANTS[14]))
             cents = rng.randint(merchant.low_cents, merchant.high_cents)
-            events.append(Event(CHECKING, day, cents, f"REMBOURSEMENT CB {merchant.name}",
-                                merchant.name, "refund", "card"))
+            events.append(
+                Event(
+                    CHECKING,
+                    day,
+                    cents,
+                    f"REMBOURSEMENT CB {merchant.name}",
+                    merchant.name,
+                    "refund",
+                    "card",
+                )
+            )
         if rng.random() < 1 / 12:
             cents = rng.choice((2000, 4000, 6000, 10000))
-            events.append(Event(CHECKING, day, -cents,
-                                f"RETRAIT DAB {day:%d/%m} BNP PARIBAS PARIS 11", None,
-                                "cash", "atm"))
+            events.append(
+                Event(
+                    CHECKING,
+                    day,
+                    -cents,
+                    f"RETRAIT DAB {day:%d/%m} BNP PARIBAS PARIS 11",
+                    None,
+                    "cash",
+                    "atm",
+                )
+            )
         return events
 
     def card_counts(self, fixed_total: int) -> list[int]:
         if self.transactions is None:
-            return [
-                self.rng(day, 2).choice((0, 0, 1, 1, 1, 2, 2, 3)) for day in self.days
-            ]
+            return [self.rng(day, 2).choice((0, 0, 1, 1, 1, 2, 2, 3)) for day in self.days]
         extra = self.transactions - fixed_total
         if extra < 0:
             raise BadInput(
@@ -152,8 +218,9 @@ class _Generator:
             value_day = day - dt.timedelta(days=rng.choice((0, 1, 1, 2)))
             cents = rng.randint(m.low_cents, m.high_cents)
             label = card_label(m, value_day.day, value_day.month)
-            yield Event(CHECKING, day, -cents, label, m.name, m.category, "card", value_day,
-                        pending)
+            yield Event(
+                CHECKING, day, -cents, label, m.name, m.category, "card", value_day, pending
+            )
 
     def events(self) -> Iterator[list[Event]]:
         """Each day's events, in order."""
@@ -177,16 +244,22 @@ class DemoBank(Connector):
         purposes=("Try Cozy Notebook on realistic data that belongs to nobody",),
         description={
             "en": "A made-up household's checking and savings accounts: try everything safely.",
-            "es": "Las cuentas corriente y de ahorro de un hogar ficticio: pruébalo todo sin riesgo.",
+            "es": "Las cuentas corriente y de ahorro de un hogar ficticio: pruébalo todo.",
             "fr": "Les comptes courant et épargne d'un foyer fictif : essayez tout sans risque.",
         },
         settings=(
             Setting("seed", "Random seed", "int", "42", "same seed, same history"),
             Setting("months", "Months of history", "int", "24"),
-            Setting("transactions", "Exact number of transactions", "int", None,
-                    "scale the history to this many rows, e.g. 1000000 for benchmarks"),
-            Setting("until", "Last day of the history (YYYY-MM-DD)", "text", None,
-                    "defaults to today"),
+            Setting(
+                "transactions",
+                "Exact number of transactions",
+                "int",
+                None,
+                "scale the history to this many rows, e.g. 1000000 for benchmarks",
+            ),
+            Setting(
+                "until", "Last day of the history (YYYY-MM-DD)", "text", None, "defaults to today"
+            ),
         ),
     )
 
@@ -253,14 +326,18 @@ class DemoBank(Connector):
         common = {"currency": CURRENCY, "balance_date": end, "institution": "Demo Bank"}
         return {
             CHECKING: {
-                "name": "Compte courant", "type": "checking",
+                "name": "Compte courant",
+                "type": "checking",
                 "iban": _iban("FR", "30004000031234567890143"),
-                "balance": Decimal(balances[CHECKING]).scaleb(-2), **common,
+                "balance": Decimal(balances[CHECKING]).scaleb(-2),
+                **common,
             },
             SAVINGS: {
-                "name": "Livret A", "type": "savings",
+                "name": "Livret A",
+                "type": "savings",
                 "iban": _iban("FR", "30004000031234567891046"),
-                "balance": Decimal(balances[SAVINGS]).scaleb(-2), **common,
+                "balance": Decimal(balances[SAVINGS]).scaleb(-2),
+                **common,
             },
         }
 

@@ -78,16 +78,58 @@ class Bill(NamedTuple):
 
 
 BILLS: tuple[Bill, ...] = (
-    Bill("PRLV SEPA FONCIA GESTION LOYER", "FONCIA", "housing:rent", 5, 95000, None, "direct_debit"),
-    Bill("PRLV SEPA EDF CLIENTS PARTICULIERS", "EDF", "utilities:energy", 12, 0, None, "direct_debit"),
+    Bill(
+        "PRLV SEPA FONCIA GESTION LOYER", "FONCIA", "housing:rent", 5, 95000, None, "direct_debit"
+    ),
+    Bill(
+        "PRLV SEPA EDF CLIENTS PARTICULIERS", "EDF", "utilities:energy", 12, 0, None, "direct_debit"
+    ),
     Bill("PRLV SEPA FREE MOBILE", "FREE MOBILE", "utilities:phone", 8, 1599, None, "direct_debit"),
-    Bill("PRLV SEPA FREE TELECOM FREEBOX", "FREE", "utilities:internet", 9, 2999, None, "direct_debit"),
-    Bill("PRLV SEPA VEOLIA EAU", "VEOLIA", "utilities:water", 20, 6840, (3, 6, 9, 12), "direct_debit"),
+    Bill(
+        "PRLV SEPA FREE TELECOM FREEBOX",
+        "FREE",
+        "utilities:internet",
+        9,
+        2999,
+        None,
+        "direct_debit",
+    ),
+    Bill(
+        "PRLV SEPA VEOLIA EAU", "VEOLIA", "utilities:water", 20, 6840, (3, 6, 9, 12), "direct_debit"
+    ),
     Bill("CB NETFLIX.COM 866-579-7172", "NETFLIX", "subscriptions:video", 15, 1349, None, "card"),
-    Bill("CB SPOTIFY P2A8F1C3E STOCKHOLM", "SPOTIFY", "subscriptions:music", 17, 1099, None, "card"),
-    Bill("PRLV SEPA BASIC FIT FRANCE", "BASIC FIT", "subscriptions:gym", 2, 2999, None, "direct_debit"),
-    Bill("CB AMAZON PRIME FR AMAZON.FR", "AMAZON", "subscriptions:shopping", 23, 6990, (3,), "card"),
-    Bill("PRLV SEPA MAIF ASSURANCE HABITATION", "MAIF", "insurance:home", 10, 18540, (1,), "direct_debit"),
+    Bill(
+        "CB SPOTIFY P2A8F1C3E STOCKHOLM", "SPOTIFY", "subscriptions:music", 17, 1099, None, "card"
+    ),
+    Bill(
+        "PRLV SEPA BASIC FIT FRANCE",
+        "BASIC FIT",
+        "subscriptions:gym",
+        2,
+        2999,
+        None,
+        "direct_debit",
+    ),
+    Bill(
+        "CB AMAZON PRIME FR AMAZON.FR", "AMAZON", "subscriptions:shopping", 23, 6990, (3,), "card"
+    ),
+    Bill(
+        "PRLV SEPA MAIF ASSURANCE HABITATION",
+        "MAIF",
+        "insurance:home",
+        10,
+        18540,
+        (1,),
+        "direct_debit",
+    ),
     Bill("CB APPLE.COM/BILL ICLOUD", "APPLE", "subscriptions:cloud", 26, 299, None, "card"),
-    Bill("PRLV SEPA NAVIGO ANNUEL COMUTITRES", "ILE-DE-FRANCE MOBILITES", "transport:public", 4, 8640, None, "direct_debit"),
+    Bill(
+        "PRLV SEPA NAVIGO ANNUEL COMUTITRES",
+        "ILE-DE-FRANCE MOBILITES",
+        "transport:public",
+        4,
+        8640,
+        None,
+        "direct_debit",
+    ),
 )
