@@ -68,23 +68,41 @@ def _from_entry_points() -> list[Entry]:
     return found
 
 
+_LOADED: dict[Path, tuple[tuple[int, int], type[Connector]]] = {}
+
+
+def _load_file(path: Path) -> type[Connector]:
+    """Import a user's connector file, again only when it changed on disk.
+
+    Re-importing on every lookup would reset module state and cost time in every call; a
+    changed file (the user edited it) is picked up without restarting the kernel.
+    """
+    stat = path.stat()
+    version = (stat.st_mtime_ns, stat.st_size)
+    cached = _LOADED.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    module_name = f"cozy_user_connectors.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise BadInput(f"{path} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    cls = _check(getattr(module, "connector", None), f"{path}: 'connector'")
+    _LOADED[path] = (version, cls)
+    return cls
+
+
 def _from_folder(folder: Path) -> list[Entry]:
     found = []
     for path in sorted(folder.glob("*.py")):
-        origin = str(path)
-        module_name = f"cozy_user_connectors.{path.stem}"
         try:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise BadInput(f"{path} cannot be imported")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            cls = _check(getattr(module, "connector", None), f"{path}: 'connector'")
+            cls = _load_file(path)
         except Exception as exc:  # the user's file may hold any error
-            found.append(Entry(path.stem, origin, None, f"{type(exc).__name__}: {exc}"))
+            found.append(Entry(path.stem, str(path), None, f"{type(exc).__name__}: {exc}"))
             continue
-        found.append(Entry(cls.manifest.id, origin, cls))
+        found.append(Entry(cls.manifest.id, str(path), cls))
     return found
 
 

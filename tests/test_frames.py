@@ -1,0 +1,166 @@
+"""Frames: real dtypes, exact money, inclusive date bounds, snapshots rebuilt only on change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cozy_kernel as cozy
+from cozy_kernel.errors import NotFound, UsageError
+from tests.conftest import UNTIL, write_connector
+
+
+def snapshot(home: Path, name: str = "bank.transactions") -> Path:
+    return home / "cache" / "frames" / f"{name}.parquet"
+
+
+def test_frame_has_real_dtypes(demo: Path) -> None:
+    tx = cozy.frame("bank.transactions")
+
+    assert pd.api.types.is_datetime64_dtype(tx["date"])
+    assert pd.api.types.is_datetime64_dtype(tx["value_date"])
+    assert isinstance(tx["amount"].dtype, pd.ArrowDtype)
+    assert str(tx["amount"].dtype.pyarrow_dtype) == "decimal128(18, 2)"
+    assert pd.api.types.is_string_dtype(tx["label"])
+    assert isinstance(tx["account_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(tx["category"].dtype, pd.CategoricalDtype)
+    assert tx["pending"].dtype == bool
+    assert list(tx.columns[-2:]) == ["connector", "run_id"]
+    assert tx["date"].is_monotonic_increasing
+
+
+def test_money_sums_and_groupbys_stay_exact(demo: Path) -> None:
+    tx = cozy.frame("bank.transactions")
+    by_category = tx.groupby("category", observed=True)["amount"].sum()
+
+    assert all(isinstance(v, Decimal) for v in by_category)
+    assert sum(by_category, Decimal(0)) == tx["amount"].sum()
+    expected = sum((Decimal(str(a)) for a in tx["amount"]), Decimal(0))
+    assert tx["amount"].sum() == expected
+
+
+def test_since_and_until_are_inclusive_calendar_dates(demo: Path) -> None:
+    june = cozy.frame("bank.transactions", since="2026-06-01", until=dt.date(2026, 6, 30))
+
+    assert june["date"].min() == pd.Timestamp("2026-06-01")
+    assert june["date"].max() == pd.Timestamp("2026-06-30")
+    everything = cozy.frame("bank.transactions")
+    in_june = everything[(everything["date"] >= "2026-06-01") & (everything["date"] <= UNTIL)]
+    assert len(june) == len(in_june)
+
+
+def test_columns_select_and_unknown_names_say_did_you_mean(demo: Path) -> None:
+    tx = cozy.frame("bank.transactions", columns=["date", "amount"])
+
+    assert list(tx.columns) == ["date", "amount"]
+    with pytest.raises(NotFound, match="did you mean 'amount'"):
+        cozy.frame("bank.transactions", columns=["amout"])
+    with pytest.raises(NotFound, match="did you mean 'bank.transactions'"):
+        cozy.frame("bank.transaction")
+    with pytest.raises(UsageError, match="since='last week' is not a date"):
+        cozy.frame("bank.transactions", since="last week")
+
+
+def test_builtin_collection_is_an_empty_typed_frame_before_any_sync(home: Path) -> None:
+    tx = cozy.frame("bank.transactions")
+
+    assert len(tx) == 0
+    assert isinstance(tx["amount"].dtype, pd.ArrowDtype)
+    assert pd.api.types.is_datetime64_dtype(tx["date"])
+
+
+def test_snapshot_is_reused_until_the_collection_changes(home: Path) -> None:
+    cozy.connect("demo-bank", until="2026-06-20")
+    cozy.sync("demo-bank")
+    cozy.frame("bank.transactions")
+    first = snapshot(home).stat()
+
+    cozy.frame("bank.transactions")
+    cozy.sync("demo-bank")  # nothing new: the snapshot stays
+    cozy.frame("bank.transactions")
+    assert snapshot(home).stat().st_mtime_ns == first.st_mtime_ns
+    assert snapshot(home).stat().st_ino == first.st_ino
+
+    cozy.connect("demo-bank", until=UNTIL)
+    cozy.sync("demo-bank")
+    tx = cozy.frame("bank.transactions")
+    assert snapshot(home).stat().st_ino != first.st_ino
+    assert tx["date"].max() == pd.Timestamp(UNTIL)
+
+
+def test_a_fresh_process_loads_the_same_frame_from_the_snapshot(demo: Path) -> None:
+    here = cozy.frame("bank.transactions")
+    code = (
+        "import cozy_kernel as cozy, sys; "
+        "tx = cozy.frame('bank.transactions'); "
+        "print(len(tx), tx['amount'].sum(), tx['id'].iloc[-1])"
+    )
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert out == [str(len(here)), str(here["amount"].sum()), here["id"].iloc[-1]]
+
+
+def test_a_stale_or_foreign_snapshot_is_never_served(demo: Path) -> None:
+    # Given a snapshot left by another store (say, a restored backup) under the same name
+    other = demo.parent / "other"
+    cozy.connect("demo-bank", home=other, until="2025-01-31", months=1)
+    cozy.sync("demo-bank", home=other)
+    cozy.frame("bank.transactions", home=other)
+    snapshot(other).replace(snapshot(demo))
+
+    # When the frame loads, it is rebuilt from this store
+    tx = cozy.frame("bank.transactions")
+
+    assert tx["date"].max() == pd.Timestamp(UNTIL)
+
+
+USER_CONNECTOR = '''
+import datetime as dt
+from cozy_kernel.connector import Connector, Manifest, Record
+from cozy_kernel.schemas import Collection, Field
+
+STEPS = Collection(
+    name="health.steps",
+    fields=(Field("id", "text"), Field("day", "date"), Field("steps", "int"),
+            Field("device", "category", nullable=True)),
+    order_by=("day", "id"),
+)
+
+class Steps(Connector):
+    manifest = Manifest(id="steps", name="Steps", version="1", kind="file",
+                        writes=("health.steps",), declares=(STEPS,),
+                        description={"en": "Daily steps"})
+
+    def fetch(self, since):
+        for i in range(10):
+            day = dt.date(2026, 1, 1) + dt.timedelta(days=i)
+            yield Record("health.steps", {"id": f"s{i}", "day": day, "steps": 1000 * i,
+                                          "device": None if i % 2 else "watch"})
+
+connector = Steps
+'''
+
+
+def test_a_connector_may_declare_its_own_collection(home: Path) -> None:
+    write_connector(home, "steps", USER_CONNECTOR)
+    cozy.connect("steps")
+    cozy.sync("steps")
+
+    steps = cozy.frame("health.steps", since="2026-01-05")
+
+    assert list(steps["steps"]) == [4000, 5000, 6000, 7000, 8000, 9000]
+    assert pd.api.types.is_integer_dtype(steps["steps"])
+    assert pd.api.types.is_datetime64_dtype(steps["day"])
+    assert "health.steps" in {c["name"] for c in cozy.collections()}
+    # The store keeps the schema, so the frame loads even without the connector installed.
+    (home / "connectors" / "steps.py").unlink()
+    assert len(cozy.frame("health.steps")) == 10
