@@ -262,8 +262,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else "cozy"
+        click.echo(f"cozy: {exc.format_message()} (see: {path} --help)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"cozy: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("cozy: aborted", err=True)

@@ -111,10 +111,9 @@ def discover(ws: Workspace) -> dict[str, Entry]:
     entries: dict[str, Entry] = {}
     for entry in (*_from_entry_points(), *_from_folder(ws.connectors_dir)):
         if entry.id in entries:
-            entry = Entry(
-                entry.id, entry.origin, None, f"id also used by {entries[entry.id].origin}"
-            )
-            entries[f"{entry.id}@{entry.origin}"] = entry
+            key = f"{entry.id}@{entry.origin}"
+            clash = f"id also used by {entries[entry.id].origin}"
+            entries[key] = Entry(key, entry.origin, None, clash)
             continue
         entries[entry.id] = entry
     return dict(sorted(entries.items()))

@@ -1,0 +1,135 @@
+"""``cozy lab`` (what ``make lab`` runs): JupyterLab on 127.0.0.1 whose kernels see the data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import UNTIL, run_cozy
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = uuid.uuid4().hex
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, method=method, data=body, headers={"Authorization": f"token {TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read()
+
+
+@pytest.fixture
+def lab(home: Path, tmp_path: Path):  # noqa: ANN201 - yields the base URL
+    port = free_port()
+    log = (tmp_path / "lab.log").open("w")
+    env = {k: v for k, v in os.environ.items() if k != "COZY_HOME"}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cozy_kernel", "--home", str(home), "lab",
+         "--notebook-dir", str(ROOT / "notebooks"), f"--port={port}", "--no-browser",
+         f"--IdentityProvider.token={TOKEN}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if get(f"{base}/api/status")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail((tmp_path / "lab.log").read_text())
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def execute(base: str, kernel_id: str, code: str) -> str:
+    """Run code in a server-side kernel over the Jupyter websocket protocol; return stdout."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    url = base.replace("http", "ws") + f"/api/kernels/{kernel_id}/channels"
+    ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
+    msg_id = uuid.uuid4().hex
+    ws.write_message(
+        json.dumps(
+            {
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t",
+                           "session": uuid.uuid4().hex, "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False,
+                            "user_expressions": {}, "allow_stdin": False},
+            }
+        )
+    )  # fmt: skip
+    out: list[str] = []
+    while True:
+        raw = await asyncio.wait_for(ws.read_message(), timeout=90)
+        assert raw is not None, "kernel websocket closed"
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["msg_type"]
+        if kind == "stream":
+            out.append(msg["content"]["text"])
+        elif kind == "error":
+            pytest.fail("\n".join(msg["content"]["traceback"]))
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            ws.close()
+            return "".join(out)
+
+
+def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(
+    home: Path, lab: str
+) -> None:
+    # Given the demo bank connected and synced from the command line
+    assert run_cozy(home, "connect", "demo-bank", "--set", f"until={UNTIL}").code == 0
+    assert run_cozy(home, "sync", "demo-bank").code == 0
+
+    # Then JupyterLab serves its page and the notebooks folder
+    status, page = get(f"{lab}/lab")
+    assert status == 200 and b"JupyterLab" in page
+    listing = json.loads(get(f"{lab}/api/contents")[1])
+    assert "Welcome.ipynb" in {item["name"] for item in listing["content"]}
+
+    # And a kernel started by it reads the same workspace with cozy.frame
+    kernel = json.loads(get(f"{lab}/api/kernels", "POST", b'{"name": "python3"}')[1])
+    out = asyncio.run(
+        execute(
+            lab,
+            kernel["id"],
+            "import cozy_kernel as cozy\n"
+            "tx = cozy.frame('bank.transactions')\n"
+            "print(len(tx), tx['amount'].dtype, tx['date'].max().date())",
+        )
+    )
+    rows = json.loads(run_cozy(home, "collections", "--json").out)
+    expected = next(c["rows"] for c in rows if c["name"] == "bank.transactions")
+    assert out.split() == [str(expected), "decimal128(18,", "2)[pyarrow]", UNTIL]

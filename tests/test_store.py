@@ -1,0 +1,96 @@
+"""The store: WAL, versioned schema, upsert by key with honest counts, all-or-nothing writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import stat
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from cozy_kernel.errors import IntegrityError
+from cozy_kernel.schemas import BANK_ACCOUNTS
+from cozy_kernel.store import MIGRATIONS, Store
+from cozy_kernel.workspace import Workspace
+
+
+@pytest.fixture
+def store(home: Path) -> Store:
+    ws = Workspace.open(home)
+    s = Store(ws.db_path)
+    with s.transaction():
+        s.ensure_collection(BANK_ACCOUNTS)
+    return s
+
+
+def account(key: str, name: str, balance: str = "10.00") -> tuple:
+    encode = BANK_ACCOUNTS.encoder()
+    return encode(
+        {"id": key, "name": name, "currency": "EUR", "balance": Decimal(balance),
+         "balance_date": dt.date(2026, 1, 31)}
+    )  # fmt: skip
+
+
+def test_store_is_private_in_wal_mode_at_the_latest_schema(store: Store) -> None:
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert len(store.store_id) == 32
+
+
+def test_upsert_counts_added_updated_unchanged(store: Store) -> None:
+    with store.transaction():
+        first, _ = store.upsert(BANK_ACCOUNTS, [account("a", "A"), account("b", "B")], "x", 1)
+    with store.transaction():
+        second, _ = store.upsert(
+            BANK_ACCOUNTS, [account("a", "A"), account("b", "B2"), account("c", "C")], "x", 2
+        )
+
+    assert (first.added, first.updated, first.unchanged) == (2, 0, 0)
+    assert (second.added, second.updated, second.unchanged) == (1, 1, 1)
+    rows = dict(store.db.execute('SELECT id, run_id FROM "bank.accounts"').fetchall())
+    assert rows == {"a": 1, "b": 2, "c": 2}  # an unchanged row keeps the run that wrote it
+
+
+def test_keys_of_another_connector_are_returned_not_overwritten(store: Store) -> None:
+    with store.transaction():
+        store.upsert(BANK_ACCOUNTS, [account("a", "A")], "x", 1)
+    with store.transaction():
+        counts, conflicts = store.upsert(BANK_ACCOUNTS, [account("a", "Mine")], "y", 2)
+
+    assert conflicts == ["a"]
+    assert (counts.added, counts.updated, counts.unchanged) == (0, 0, 0)
+    assert store.db.execute('SELECT name, connector FROM "bank.accounts"').fetchall() == [
+        ("A", "x")
+    ]
+
+
+def test_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert(BANK_ACCOUNTS, [account("a", "A")], "x", 1)
+        store.bump("bank.accounts")
+        raise RuntimeError("interrupted")
+
+    assert store.db.execute('SELECT count(*) FROM "bank.accounts"').fetchone()[0] == 0
+    assert store.counter("bank.accounts") == 0
+
+
+def test_a_newer_store_schema_is_refused_with_the_fix(home: Path) -> None:
+    ws = Workspace.open(home)
+    Store(ws.db_path).close()
+    with sqlite3.connect(ws.db_path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+
+    with pytest.raises(IntegrityError, match="upgrade cozy-notebook"):
+        Store(ws.db_path)
+
+
+def test_reopening_does_not_migrate_again(home: Path) -> None:
+    ws = Workspace.open(home)
+    first = Store(ws.db_path)
+    store_id = first.store_id
+    first.close()
+
+    assert Store(ws.db_path).store_id == store_id
