@@ -45,7 +45,7 @@ def run_cozy(home: Path, *args: str, env: dict[str, str] | None = None) -> Resul
 
 
 @pytest.fixture
-def cozy(home: Path):  # noqa: ANN201 - returns a callable
+def cozy(home: Path):
     """``cozy("sync", "demo-bank")`` runs the CLI on this test's workspace."""
 
     def call(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -61,7 +61,7 @@ def test_columns_select_and_unknown_names_say_did_you_mean(demo: Path) -> None:
     assert list(tx.columns) == ["date", "amount"]
     with pytest.raises(NotFound, match="did you mean 'amount'"):
         cozy.frame("bank.transactions", columns=["amout"])
-    with pytest.raises(NotFound, match="did you mean 'bank.transactions'"):
+    with pytest.raises(NotFound, match=r"did you mean 'bank\.transactions'"):
         cozy.frame("bank.transaction")
     with pytest.raises(UsageError, match="since='last week' is not a date"):
         cozy.frame("bank.transactions", since="last week")
@@ -123,7 +123,7 @@ def test_a_stale_or_foreign_snapshot_is_never_served(demo: Path) -> None:
     assert tx["date"].max() == pd.Timestamp(UNTIL)
 
 
-USER_CONNECTOR = '''
+USER_CONNECTOR = """
 import datetime as dt
 from cozy_kernel.connector import Connector, Manifest, Record
 from cozy_kernel.schemas import Collection, Field
@@ -147,7 +147,7 @@ class Steps(Connector):
                                           "device": None if i % 2 else "watch"})
 
 connector = Steps
-'''
+"""
 
 
 def test_a_connector_may_declare_its_own_collection(home: Path) -> None:

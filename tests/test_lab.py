@@ -36,7 +36,7 @@ def get(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, 
 
 
 @pytest.fixture
-def lab(home: Path, tmp_path: Path):  # noqa: ANN201 - yields the base URL
+def lab(home: Path, tmp_path: Path):
     port = free_port()
     log = (tmp_path / "lab.log").open("w")
     env = {k: v for k, v in os.environ.items() if k != "COZY_HOME"}
@@ -106,9 +106,7 @@ async def execute(base: str, kernel_id: str, code: str) -> str:
             return "".join(out)
 
 
-def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(
-    home: Path, lab: str
-) -> None:
+def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path, lab: str) -> None:
     # Given the demo bank connected and synced from the command line
     assert run_cozy(home, "connect", "demo-bank", "--set", f"until={UNTIL}").code == 0
     assert run_cozy(home, "sync", "demo-bank").code == 0

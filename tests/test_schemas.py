@@ -73,7 +73,7 @@ def test_timestamps_must_be_aware_and_are_stored_in_utc() -> None:
 
 
 def test_declarations_are_checked() -> None:
-    with pytest.raises(BadInput, match="must look like 'domain.things'"):
+    with pytest.raises(BadInput, match=r"must look like 'domain\.things'"):
         Collection("transactions", (Field("id", "text"),))
     with pytest.raises(BadInput, match="key 'uid' is not a field"):
         Collection("a.b", (Field("id", "text"),), key="uid")

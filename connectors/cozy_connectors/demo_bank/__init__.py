@@ -169,6 +169,18 @@ class _Generator:
                     "transfer",
                 )
             )
+        if day.month == 12 and day.day == 31:
+            events.append(
+                Event(
+                    SAVINGS,
+                    day,
+                    rng.randint(21_000, 29_000),
+                    f"INTERETS ANNUELS {day.year}",
+                    "DEMO BANK",
+                    "income:interest",
+                    "interest",
+                )
+            )
         if rng.random() < 1 / 30:
             merchant = rng.choice((MERCHANTS[26], MERCHANTS[27], MERCHANTS[14]))
             cents = rng.randint(merchant.low_cents, merchant.high_cents)
