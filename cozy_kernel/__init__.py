@@ -10,12 +10,30 @@ from __future__ import annotations
 TYPE_CHECKING = False
 
 __version__ = "0.1.0"
-__all__ = ["collections", "connect", "connectors", "doctor", "frame", "runs", "sync"]
+__all__ = [
+    "collections",
+    "connect",
+    "connectors",
+    "doctor",
+    "frame",
+    "runs",
+    "sync",
+    "workspace",
+]
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from cozy_kernel.api import collections, connect, connectors, doctor, frame, runs, sync
+    from cozy_kernel.api import (
+        collections,
+        connect,
+        connectors,
+        doctor,
+        frame,
+        runs,
+        sync,
+        workspace,
+    )
 
 
 def __getattr__(name: str) -> Any:

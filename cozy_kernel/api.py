@@ -7,7 +7,7 @@ never holds a lock or a stale connection between cells.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,11 @@ def session(home: Home = None) -> Iterator[tuple[Workspace, Store]]:
         yield ws, store
     finally:
         store.close()
+
+
+def workspace(*, home: Home = None) -> str:
+    """The folder holding this user's data (created private if missing)."""
+    return str(Workspace.open(home).root)
 
 
 def frame(
@@ -104,9 +109,20 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
         return out
 
 
-def connect(connector_id: str, *, home: Home = None, **settings: Any) -> dict[str, str]:
-    """Connect a connector with non-secret settings (``transactions=1000`` for the demo)."""
-    text = {k: str(v) for k, v in settings.items()}
+def connect(
+    connector_id: str,
+    settings: Mapping[str, Any] | None = None,
+    /,
+    *,
+    home: Home = None,
+    **more: Any,
+) -> dict[str, str]:
+    """Connect a connector with non-secret settings, as a mapping or keywords.
+
+    ``cozy.connect("demo-bank", transactions=1000)``; a setting whose name clashes with a
+    keyword here goes in the mapping: ``cozy.connect("x", {"home": "..."})``.
+    """
+    text = {k: str(v) for k, v in {**(settings or {}), **more}.items()}
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
         return _connections.connect(store, manifest, text)

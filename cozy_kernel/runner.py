@@ -36,6 +36,7 @@ class SyncReport:
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)
     cursor: str | None = None
+    collections: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +52,7 @@ class _Batches:
         self.rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.raw: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         self.totals = UpsertCounts()
+        self.per_collection: dict[str, UpsertCounts] = defaultdict(UpsertCounts)
         self.changed: set[str] = set()
         self.rejected: list[tuple[str, str]] = []
 
@@ -67,9 +69,10 @@ class _Batches:
             )
         if raw:
             self.store.upsert_raw(coll.name, raw, self.connector_id, self.run_id)
-        self.totals.added += counts.added
-        self.totals.updated += counts.updated
-        self.totals.unchanged += counts.unchanged
+        for total in (self.totals, self.per_collection[coll.name]):
+            total.added += counts.added
+            total.updated += counts.updated
+            total.unchanged += counts.unchanged
         if counts.added or counts.updated:
             self.changed.add(coll.name)
 
@@ -139,6 +142,10 @@ def run(
     report.updated = batches.totals.updated
     report.unchanged = batches.totals.unchanged
     report.rejected = [r for r, _ in batches.rejected]
+    report.collections = {
+        name: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
+        for name, c in sorted(batches.per_collection.items())
+    }
     return report
 
 

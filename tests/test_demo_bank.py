@@ -87,7 +87,6 @@ def test_every_amount_is_exact_to_the_cent(demo: Path) -> None:
     tx = cozy.frame("bank.transactions")
     stored = dict(rows(demo, 'SELECT id, amount FROM "bank.transactions"'))
 
-    assert str(tx["amount"].dtype) == "decimal128(18, 2)[pyarrow]"
     for tid, amount in zip(tx["id"], tx["amount"], strict=True):
         assert amount == Decimal(stored[tid]).scaleb(-2)
         assert amount.as_tuple().exponent == -2

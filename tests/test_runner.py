@@ -75,6 +75,10 @@ def test_bad_rows_come_back_as_reasons_and_good_rows_are_kept(flaky: Path) -> No
     report = cozy.sync("flaky")
 
     assert report.added == 50_001
+    assert report.collections == {
+        "bank.accounts": {"added": 1, "updated": 0, "unchanged": 0},
+        "bank.transactions": {"added": 50_000, "updated": 0, "unchanged": 0},
+    }
     assert report.rejected == [
         "line 7: unreadable date '31/02/2026'",
         "bank.transactions id='bad-amount': field 'amount': expected a Decimal amount, got float",
