@@ -7,6 +7,7 @@ keeps fetch and save apart: the core alone decides what is written.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from cozy_kernel.errors import BadInput, unknown
 from cozy_kernel.schemas import BUILTIN, Collection
 
 ConnectorKind = Literal["file", "api", "demo"]
-SettingKind = Literal["text", "int", "decimal", "bool"]
+SettingKind = Literal["text", "int", "decimal", "bool", "date"]
 _ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -38,6 +39,8 @@ class Setting:
                 return int(raw)
             if self.kind == "decimal":
                 return Decimal(raw)
+            if self.kind == "date":
+                return dt.date.fromisoformat(raw)
             if self.kind == "bool":
                 lowered = raw.strip().lower()
                 if lowered not in {"true", "false", "yes", "no", "1", "0"}:

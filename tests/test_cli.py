@@ -79,6 +79,11 @@ def test_errors_are_one_line_with_the_right_exit_code(cozy, home: Path) -> None:
         (("sync", "demo-bnak"), 2, "did you mean 'demo-bank'?"),
         (("connect", "demo-bank", "--set", "seeed=1"), 2, "did you mean 'seed'?"),
         (("connect", "demo-bank", "--set", "seed=abc"), 4, "setting 'seed': 'abc' is not"),
+        (
+            ("connect", "demo-bank", "--set", "until=yesterday"),
+            4,
+            "'yesterday' is not a valid date",
+        ),
         (("connect", "demo-bank", "--set", "seed"), 2, "expected KEY=VALUE"),
         (("frame", "bank.nothing"), 2, "unknown collection 'bank.nothing'"),
         (("frame", "bank.transactions", "--format", "xml"), 2, "'xml' is not one of"),

@@ -11,6 +11,7 @@ import pytest
 
 import cozy_kernel as cozy
 from cozy_connectors.demo_bank import CHECKING, SAVINGS, DemoBank, opening_balance
+from cozy_kernel.connections import resolve
 from cozy_kernel.connector import Record
 from tests.conftest import UNTIL
 
@@ -132,7 +133,8 @@ def test_same_seed_same_history_other_seed_other_history(tmp_path: Path) -> None
 
 
 def test_transactions_setting_scales_to_exactly_n_rows() -> None:
-    bank = DemoBank({"seed": 1, "months": 24, "transactions": 5000, "until": UNTIL})
+    settings = {"seed": "1", "transactions": "5000", "until": UNTIL}
+    bank = DemoBank(resolve(DemoBank.manifest, settings))
     records = [i for i in bank.fetch(None) if isinstance(i, Record)]
     txns = [r for r in records if r.collection == "bank.transactions"]
 

@@ -270,17 +270,14 @@ class DemoBank(Connector):
                 "scale the history to this many rows, e.g. 1000000 for benchmarks",
             ),
             Setting(
-                "until", "Last day of the history (YYYY-MM-DD)", "text", None, "defaults to today"
+                "until", "Last day of the history (YYYY-MM-DD)", "date", None, "defaults to today"
             ),
         ),
     )
 
     def _window(self) -> tuple[dt.date, dt.date]:
-        until = self.settings.get("until")
-        try:
-            end = dt.date.today() if until is None else dt.date.fromisoformat(until)
-        except ValueError:
-            raise BadInput(f"setting 'until': {until!r} is not a date (YYYY-MM-DD)") from None
+        until: dt.date | None = self.settings.get("until")
+        end = dt.date.today() if until is None else until
         months = int(self.settings.get("months") or 24)
         if months < 1:
             raise BadInput("setting 'months' must be at least 1")
