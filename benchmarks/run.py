@@ -119,7 +119,8 @@ def main() -> None:
     print(f"Cozy Notebook benchmarks: {rows:,} rows, Python {sys.version.split()[0]}, {home}")
 
     print("\n[a] sync (in-process cozy.sync); baseline: connector alone + bare sqlite3 insert")
-    cozy.connect("demo-bank", home=home, transactions=rows, until=UNTIL)
+    cozy.accept_terms(home=home)
+    cozy.connect("demo-bank", home=home, grant=True, transactions=rows, until=UNTIL)
     start = time.perf_counter()
     report = cozy.sync("demo-bank", home=home)
     sync_s = time.perf_counter() - start

@@ -11,13 +11,23 @@ TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 __all__ = [
+    "accept_terms",
     "collections",
     "connect",
     "connectors",
+    "consent_log",
+    "consent_screen",
+    "decline_terms",
+    "disconnect",
     "doctor",
     "frame",
+    "receipts",
+    "refuse_grant",
+    "report",
     "runs",
     "sync",
+    "terms_status",
+    "terms_text",
     "workspace",
 ]
 
@@ -25,13 +35,23 @@ if TYPE_CHECKING:
     from typing import Any
 
     from cozy_kernel.api import (
+        accept_terms,
         collections,
         connect,
         connectors,
+        consent_log,
+        consent_screen,
+        decline_terms,
+        disconnect,
         doctor,
         frame,
+        receipts,
+        refuse_grant,
+        report,
         runs,
         sync,
+        terms_status,
+        terms_text,
         workspace,
     )
 

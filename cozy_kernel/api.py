@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cozy_kernel import connections as _connections
+from cozy_kernel import consent as _consent
+from cozy_kernel import ledger as _ledger
 from cozy_kernel import registry as _registry
 from cozy_kernel import runner as _runner
+from cozy_kernel import terms as _terms
 from cozy_kernel.frames import DateLike
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -62,6 +66,7 @@ def collections(*, home: Home = None) -> list[dict[str, Any]]:
     from cozy_kernel.frames import collection_from_store
 
     with session(home) as (_, store):
+        _terms.require(store)
         out = []
         for name in store.collection_names():
             coll = collection_from_store(store, name)
@@ -114,18 +119,45 @@ def connect(
     settings: Mapping[str, Any] | None = None,
     /,
     *,
+    grant: bool = False,
     home: Home = None,
+    method: str = "notebook",
     **more: Any,
 ) -> dict[str, str]:
     """Connect a connector with non-secret settings, as a mapping or keywords.
 
-    ``cozy.connect("demo-bank", transactions=1000)``; a setting whose name clashes with a
-    keyword here goes in the mapping: ``cozy.connect("x", {"home": "..."})``.
+    The first time (or when the connector changed what it shares), pass ``grant=True`` after
+    reading :func:`consent_screen`: that records your consent. A setting whose name clashes
+    with a keyword here goes in the mapping: ``cozy.connect("x", {"home": "..."})``.
     """
     text = {k: str(v) for k, v in {**(settings or {}), **more}.items()}
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
-        return _connections.connect(store, manifest, text)
+        return _connections.connect(store, manifest, text, grant=grant, method=method)
+
+
+def consent_screen(connector_id: str, *, language: str = "en", home: Home = None) -> dict[str, Any]:
+    """What connecting a connector shares, with whom and where, plus whether it is granted."""
+    with session(home) as (ws, store):
+        manifest = _registry.get(ws, connector_id).manifest
+        view = _consent.screen(manifest, language)
+        view["state"] = _consent.state(store, manifest)
+        view["text"] = _consent.render(view)
+        return view
+
+
+def refuse_grant(connector_id: str, *, home: Home = None, method: str = "notebook") -> None:
+    """Record that the user saw a connector's consent screen and said no."""
+    with session(home) as (ws, store):
+        _consent.refuse(store, _registry.get(ws, connector_id).manifest, method=method)
+
+
+def disconnect(
+    connector_id: str, *, erase: bool = False, home: Home = None, method: str = "notebook"
+) -> dict[str, int]:
+    """Withdraw consent for a connector; ``erase=True`` also deletes all it brought."""
+    with session(home) as (ws, store):
+        return _connections.disconnect(ws, store, connector_id, erase=erase, method=method)
 
 
 def sync(
@@ -145,6 +177,7 @@ def runs(
 ) -> list[dict[str, Any]]:
     """The run log, newest first."""
     with session(home) as (_, store):
+        _terms.require(store)
         return store.runs(connector_id, limit)
 
 
@@ -154,3 +187,54 @@ def doctor(*, home: Home = None) -> dict[str, Any]:
 
     with session(home) as (ws, store):
         return health.report(ws, store)
+
+
+def terms_status(*, home: Home = None) -> dict[str, Any]:
+    """``{"state": "accepted" | "required" | "warning", ...}``; always allowed."""
+    with session(home) as (_, store):
+        return _terms.status(store)
+
+
+def terms_text(language: str = "en") -> str:
+    """The current terms and privacy notice, exactly as accepting them records."""
+    return _terms.document(language).text
+
+
+def accept_terms(
+    *, language: str = "en", home: Home = None, method: str = "notebook"
+) -> dict[str, Any]:
+    """Accept the current terms in ``language`` (read them first with :func:`terms_text`)."""
+    with session(home) as (_, store):
+        return _terms.accept(store, language=language, method=method).as_dict()
+
+
+def decline_terms(
+    *, language: str = "en", home: Home = None, method: str = "notebook"
+) -> dict[str, Any]:
+    """Refuse the current terms: every personal-data path stays closed."""
+    with session(home) as (_, store):
+        return _terms.decline(store, language=language, method=method).as_dict()
+
+
+def consent_log(*, verify: bool = False, home: Home = None) -> list[dict[str, Any]]:
+    """Every consent event, oldest first; ``verify`` checks the hash chain first."""
+    with session(home) as (_, store):
+        if verify:
+            _ledger.verify(store)
+        return [e.as_dict() for e in _ledger.events(store)]
+
+
+def receipts(out: str | os.PathLike[str], *, home: Home = None) -> list[str]:
+    """Write a Kantara v1.1 receipt and a DPV JSON-LD record per consent; return the files."""
+    from cozy_kernel import receipt as _receipt
+
+    with session(home) as (_, store):
+        return [str(p) for p in _receipt.write_all(store, Path(out))]
+
+
+def report(*, home: Home = None) -> dict[str, Any]:
+    """The transparency report: the data held, who processes it, and the consent history."""
+    from cozy_kernel import transparency as _transparency
+
+    with session(home) as (ws, store):
+        return _transparency.build(ws, store)

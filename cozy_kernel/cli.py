@@ -14,7 +14,10 @@ from typing import Any, NoReturn
 
 import click
 
-from cozy_kernel.errors import CozyError, UsageError
+from cozy_kernel.errors import ConsentRequired, CozyError, GrantRequired, UsageError
+
+LANGUAGES = ("en", "es", "fr")
+FIX_TERMS = "read them with: cozy terms show; then: cozy terms accept"
 
 
 class Context:
@@ -72,16 +75,48 @@ def connectors_list(ctx: Context, as_json: bool) -> None:
 @cli.command()
 @click.argument("connector_id")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting; repeatable.")
-@click.option("--yes", is_flag=True, help="Answer yes to every question.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--yes", is_flag=True, help="Grant after showing the consent screen, without asking.")
 @pass_ctx
-def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], yes: bool) -> None:
-    """Connect a connector and store its (non-secret) settings."""
+def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], lang: str, yes: bool) -> None:
+    """Connect a connector: show what it shares, ask for consent, store its settings."""
     from cozy_kernel import api
     from cozy_kernel.connections import parse_assignments
 
-    settings = api.connect(connector_id, home=ctx.home, **parse_assignments(list(pairs)))
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) or "default settings"
+    settings = parse_assignments(list(pairs))
+    try:
+        stored = api.connect(connector_id, settings, home=ctx.home, method="cli")
+    except GrantRequired:
+        screen = api.consent_screen(connector_id, language=lang, home=ctx.home)
+        if screen["state"] == "changed":
+            click.echo("This connector changed what it collects or who processes it.", err=True)
+        click.echo(screen["text"], err=True)
+        if not _confirm(f"Grant {connector_id} access on these terms?", yes):
+            api.refuse_grant(connector_id, home=ctx.home, method="cli")
+            raise ConsentRequired(f"you did not grant {connector_id!r}; nothing was connected")
+        stored = api.connect(connector_id, settings, grant=True, home=ctx.home, method="cli")
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items())) or "default settings"
     click.echo(f"connected {connector_id} ({shown}); next: cozy sync {connector_id}")
+
+
+@cli.command()
+@click.argument("connector_id")
+@click.option("--erase", is_flag=True, help="Also delete everything this connector brought.")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing.")
+@pass_ctx
+def disconnect(ctx: Context, connector_id: str, erase: bool, yes: bool) -> None:
+    """Withdraw consent for a connector; --erase deletes its data too."""
+    from cozy_kernel import api
+
+    if erase and not _confirm(
+        f"Erase every row, file and setting that {connector_id} brought? This cannot be undone.",
+        yes,
+    ):
+        raise UsageError("nothing was erased")
+    erased = api.disconnect(connector_id, erase=erase, home=ctx.home, method="cli")
+    click.echo(f"withdrew consent for {connector_id}; it will not sync again until reconnected")
+    for name, count in erased.items():
+        click.echo(f"erased {count} rows from {name}")
 
 
 @cli.command()
@@ -248,6 +283,131 @@ def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoRet
     argv.extend(jupyter_args)
     click.echo(f"workspace {ws.root}", err=True)
     os.execv(sys.executable, argv)
+
+
+@cli.group("terms")
+def terms_group() -> None:
+    """The terms of use and privacy notice, and your acceptance of them."""
+
+
+@terms_group.command("show")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def terms_show(lang: str) -> None:
+    """Print the current terms in a language."""
+    from cozy_kernel import api
+
+    click.echo(api.terms_text(lang), nl=False)
+
+
+@terms_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def terms_status(ctx: Context, as_json: bool) -> None:
+    """Whether the current terms are accepted (accepted, required or warning)."""
+    from cozy_kernel import api
+
+    status = api.terms_status(home=ctx.home)
+    if as_json:
+        _emit_json(status)
+        return
+    click.echo(
+        f"{status['state']}: accepted {status['accepted_version'] or 'none'}, "
+        f"current {status['latest_version']}"
+    )
+    if status["state"] == "warning":
+        click.echo(f"new terms take effect on {status['blocks_on']}: {FIX_TERMS}")
+    elif status["state"] == "required":
+        click.echo(f"to continue: {FIX_TERMS}")
+
+
+@terms_group.command("accept")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--yes", is_flag=True, help="Accept without asking (after reading them).")
+@pass_ctx
+def terms_accept(ctx: Context, lang: str, yes: bool) -> None:
+    """Show the current terms and record your acceptance."""
+    from cozy_kernel import api
+
+    if not yes:
+        click.echo(api.terms_text(lang), err=True)
+    if not _confirm("Do you accept these terms?", yes):
+        raise ConsentRequired("the terms were not accepted", hint="cozy terms accept")
+    event = api.accept_terms(language=lang, home=ctx.home, method="cli")
+    click.echo(f"accepted the terms, version {event['version']} ({event['language']})")
+
+
+@terms_group.command("decline")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@pass_ctx
+def terms_decline(ctx: Context, lang: str) -> None:
+    """Refuse the current terms; your data stays, but nothing can use it."""
+    from cozy_kernel import api
+
+    event = api.decline_terms(language=lang, home=ctx.home, method="cli")
+    click.echo(f"declined the terms, version {event['version']}; data paths are closed")
+
+
+@cli.group("consent")
+def consent_group() -> None:
+    """Your consent history and receipts."""
+
+
+@consent_group.command("log")
+@click.option("--verify", is_flag=True, help="Check the hash chain; exit 5 if tampered with.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def consent_log(ctx: Context, verify: bool, as_json: bool) -> None:
+    """Every consent event, oldest first."""
+    from cozy_kernel import api
+
+    events = api.consent_log(verify=verify, home=ctx.home)
+    if as_json:
+        _emit_json(events)
+        return
+    for e in events:
+        about = e["connector"] or e["scope"]
+        click.echo(
+            f"#{e['seq']:<4} {e['at']}  {e['kind']:<9} {about:<16} {e['version'] or ''} "
+            f"{e['language'] or ''} via {e['method']}"
+        )
+    if verify:
+        click.echo(f"verified: {len(events)} events, chain intact")
+
+
+@consent_group.command("receipts")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@pass_ctx
+def consent_receipts(ctx: Context, out: str) -> None:
+    """Write a Kantara v1.1 receipt (.json) and a DPV record (.jsonld) per consent."""
+    from cozy_kernel import api
+
+    written = api.receipts(out, home=ctx.home)
+    click.echo(f"wrote {len(written) // 2} receipts to {out}")
+
+
+@cli.command()
+@click.option("--json", "fmt", flag_value="json", help="Print JSON.")
+@click.option("--md", "fmt", flag_value="md", default=True, help="Print Markdown (default).")
+@click.option("--html", "fmt", flag_value="html", help="Print a self-contained HTML page.")
+@pass_ctx
+def report(ctx: Context, fmt: str) -> None:
+    """What your workspace holds, who processes it, and your consent history."""
+    from cozy_kernel import api, transparency
+
+    data = api.report(home=ctx.home)
+    if fmt == "json":
+        _emit_json(data)
+    else:
+        click.echo(transparency.render(data, fmt), nl=False)
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    """Ask on a terminal; without one, only ``--yes`` counts as an answer."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ConsentRequired(f"{question} — no terminal to ask on", hint="rerun with --yes")
+    return click.confirm(question, default=False, err=True)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,4 +1,4 @@
-"""Connections: a connector the user has connected, with its non-secret settings.
+"""Connections: connecting (settings + grant) and disconnecting (withdrawal, erasure).
 
 Settings are validated against the manifest when given, so a typo fails at ``connect`` time
 with "did you mean" rather than at the next sync.
@@ -6,12 +6,15 @@ with "did you mean" rather than at the next sync.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from cozy_kernel import consent, ledger, terms
 from cozy_kernel.connector import Manifest
-from cozy_kernel.errors import ConsentRequired
+from cozy_kernel.errors import ConsentRequired, GrantRequired, unknown
 from cozy_kernel.store import Store
+from cozy_kernel.workspace import Workspace
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:
@@ -43,19 +46,64 @@ def resolve(manifest: Manifest, stored: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def connect(store: Store, manifest: Manifest, settings: Mapping[str, str]) -> dict[str, str]:
-    """Record the connection, merging new settings over the ones already stored."""
+def connect(
+    store: Store,
+    manifest: Manifest,
+    settings: Mapping[str, str],
+    *,
+    grant: bool,
+    method: str,
+) -> dict[str, str]:
+    """Record the connection and, if needed, the user's grant, in one transaction.
+
+    ``grant`` says the user saw the consent screen and agreed; without it a connector that
+    is not granted yet (or whose manifest changed) is refused, naming the fix.
+    """
+    terms.require(store)
     merged = {**(store.connection(manifest.id) or {}), **validate(manifest, settings)}
+    if not grant and consent.state(store, manifest) != "granted":
+        raise GrantRequired(
+            f"connecting {manifest.id!r} needs your consent",
+            hint=f"review what it shares, then: cozy connect {manifest.id} --yes",
+        )
     with store.transaction():
+        consent.grant(store, manifest, method=method)
         store.save_connection(manifest.id, merged)
     return merged
 
 
 def require(store: Store, manifest: Manifest) -> dict[str, Any]:
-    """The typed settings of a connected connector, or the error telling how to connect."""
+    """The typed settings of a granted connector, or the error telling how to connect."""
+    consent.require(store, manifest)
     stored = store.connection(manifest.id)
     if stored is None:
         raise ConsentRequired(
             f"connector {manifest.id!r} is not connected", hint=f"run: cozy connect {manifest.id}"
         )
     return resolve(manifest, stored)
+
+
+def disconnect(
+    ws: Workspace, store: Store, connector_id: str, *, erase: bool, method: str
+) -> dict[str, int]:
+    """Withdraw consent for a connector; ``erase`` also deletes everything it brought.
+
+    Always allowed, terms or not: withdrawing must be as easy as consenting. Erasure removes
+    the connector's rows, raw payloads and original files, cursors, settings and run log —
+    nothing of any other connector — and drops the frame snapshots that held its rows.
+    """
+    known = (
+        store.connection(connector_id) is not None
+        or ledger.last(store, scope="connector", connector=connector_id) is not None
+    )
+    if not known:
+        raise unknown("connected connector", connector_id, store.connections())
+    with store.transaction():
+        consent.withdraw(store, connector_id, method=method, erase=erase)
+        erased = store.erase_connector(connector_id) if erase else {}
+    if erase:
+        store.checkpoint()
+        for name in erased:
+            (ws.cache_dir / f"{name}.parquet").unlink(missing_ok=True)
+        shutil.rmtree(ws.raw_dir / connector_id, ignore_errors=True)
+    return erased

@@ -49,6 +49,12 @@ class ConsentRequired(CozyError):
     reason = "consent-required"
 
 
+class GrantRequired(ConsentRequired):
+    """A connector needs the user's grant (first use, or its manifest changed)."""
+
+    reason = "grant-required"
+
+
 class BadInput(CozyError):
     """Input data or settings are malformed; the message names the field or file."""
 

@@ -188,6 +188,10 @@ def table(
     """A collection as Arrow; ``since``/``until`` are inclusive bounds on its date."""
     import pyarrow.compute as pc
 
+    from cozy_kernel import terms
+
+    terms.require(store)
+
     coll = collection_from_store(store, name)
     table = snapshot(ws, store, coll)
     start, end = _as_date(since, "since"), _as_date(until, "until")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cozy_kernel import connections, registry
+from cozy_kernel import connections, registry, terms
 from cozy_kernel.connector import Checkpoint, Connector, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError
 from cozy_kernel.schemas import Collection
@@ -85,7 +85,8 @@ def run(
     full: bool = False,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Sync one connected connector; ``full`` ignores the cursor and refetches everything."""
+    """Sync one granted connector; ``full`` ignores the cursor and refetches everything."""
+    terms.require(store)
     cls = registry.get(ws, connector_id)
     manifest = cls.manifest
     settings = connections.require(store, manifest)

@@ -29,9 +29,14 @@ def _now() -> str:
 
 def _script(db: sqlite3.Connection, script: str) -> None:
     """Run statements one by one: ``executescript`` would commit the open transaction."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        # A trigger body holds semicolons: run only once SQLite sees a whole statement.
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -89,8 +94,39 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta VALUES ('store_id', ?)", (uuid.uuid4().hex,))
 
 
+def _v2(db: sqlite3.Connection) -> None:
+    """The consent ledger: append-only, hash-chained, with a head kept beside it."""
+    _script(
+        db,
+        """
+        CREATE TABLE consent_events (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('given', 'refused', 'withdrawn', 'renewed', 'expired')),
+            scope TEXT NOT NULL CHECK (scope IN ('terms', 'connector')),
+            connector TEXT,
+            version TEXT,
+            text_sha256 TEXT,
+            language TEXT,
+            method TEXT NOT NULL,
+            manifest_sha256 TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        );
+        CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END;
+        CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END
+        """,
+    )
+    db.execute("INSERT INTO meta VALUES ('subject_id', ?)", (uuid.uuid4().hex,))
+
+
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -328,6 +364,33 @@ class Store:
             "cursor = excluded.cursor, run_id = excluded.run_id, updated_at = excluded.updated_at",
             (connector, cursor, run_id, _now()),
         )
+
+    def erase_connector(self, connector: str) -> dict[str, int]:
+        """Delete every row, payload, cursor, setting and run of one connector.
+
+        Call inside a transaction. ``secure_delete`` overwrites the freed pages so the erased
+        data does not linger in the file; the caller checkpoints the WAL afterwards.
+        """
+        self.db.execute("PRAGMA secure_delete=ON")
+        erased: dict[str, int] = {}
+        for name in self.collection_names():
+            cur = self.db.execute(f'DELETE FROM "{name}" WHERE connector = ?', (connector,))
+            if cur.rowcount:
+                erased[name] = cur.rowcount
+                self.bump(name)
+        self.db.execute("DELETE FROM raw_records WHERE connector = ?", (connector,))
+        self.db.execute("DELETE FROM cursors WHERE connector = ?", (connector,))
+        self.db.execute("DELETE FROM connections WHERE connector = ?", (connector,))
+        self.db.execute(
+            "DELETE FROM rejections WHERE run_id IN (SELECT id FROM runs WHERE connector = ?)",
+            (connector,),
+        )
+        self.db.execute("DELETE FROM runs WHERE connector = ?", (connector,))
+        return erased
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it, e.g. after an erasure."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- connections -------------------------------------------------------------------
 

@@ -23,12 +23,28 @@ class Result:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace folder, also exported as COZY_HOME for in-process API calls."""
     path = tmp_path / "home"
     monkeypatch.setenv("COZY_HOME", str(path))
     monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.delenv("COZY_TERMS_DIR", raising=False)
+    monkeypatch.setenv("COZY_CONFIG", str(tmp_path / "no-config.toml"))
     return path
+
+
+def accept_terms(home: Path) -> None:
+    """Accept the current terms in a workspace, as the user does once."""
+    import cozy_kernel as api
+
+    api.accept_terms(home=home)
+
+
+@pytest.fixture
+def home(fresh_home: Path) -> Path:
+    """A workspace whose user accepted the current terms (most tests start here)."""
+    accept_terms(fresh_home)
+    return fresh_home
 
 
 def run_cozy(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -59,7 +75,7 @@ def demo(home: Path) -> Iterator[Path]:
     """A workspace with the demo bank connected (fixed end date) and synced once."""
     import cozy_kernel as api
 
-    api.connect("demo-bank", home=home, until=UNTIL)
+    api.connect("demo-bank", home=home, grant=True, until=UNTIL)
     api.sync("demo-bank", home=home)
     yield home
 

@@ -75,7 +75,7 @@ def test_human_output_reads_well(cozy, demo: Path) -> None:
 
 def test_errors_are_one_line_with_the_right_exit_code(cozy, home: Path) -> None:
     cases = [
-        (("sync", "demo-bank"), 3, "not connected (run: cozy connect demo-bank)"),
+        (("sync", "demo-bank"), 3, "has not been granted (review and grant it: cozy connect demo-bank)"),
         (("sync", "demo-bnak"), 2, "did you mean 'demo-bank'?"),
         (("connect", "demo-bank", "--set", "seeed=1"), 2, "did you mean 'seed'?"),
         (("connect", "demo-bank", "--set", "seed=abc"), 4, "setting 'seed': 'abc' is not"),
@@ -117,7 +117,7 @@ def test_a_failing_connector_exits_1_and_says_nothing_was_written(cozy, home: Pa
         "        yield\n"
         "connector = Broken\n",
     )
-    assert cozy("connect", "broken").code == 0
+    assert cozy("connect", "broken", "--yes").code == 0
 
     result = cozy("sync", "broken")
 
@@ -133,7 +133,8 @@ def test_a_failing_connector_exits_1_and_says_nothing_was_written(cozy, home: Pa
 
 def test_home_option_and_environment_pick_the_workspace(cozy, home: Path, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
-    assert cozy("--home", str(other), "connect", "demo-bank").code == 0
+    assert cozy("--home", str(other), "terms", "accept", "--yes").code == 0
+    assert cozy("--home", str(other), "connect", "demo-bank", "--yes").code == 0
 
     assert (other / "cozy.db").exists()
     listed = json.loads(cozy("connectors", "list", "--json").out)

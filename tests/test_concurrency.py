@@ -84,7 +84,7 @@ def test_frames_read_during_repeated_full_syncs_are_never_partial(
     home: Path, tmp_path: Path
 ) -> None:
     # Given a synced demo bank
-    assert run_cozy(home, "connect", "demo-bank", "--set", f"until={UNTIL}").code == 0
+    assert run_cozy(home, "connect", "demo-bank", "--yes", "--set", f"until={UNTIL}").code == 0
     assert run_cozy(home, "sync", "demo-bank").code == 0
 
     # When a reader loops over frames while full syncs run again and again
@@ -96,7 +96,7 @@ def test_frames_read_during_repeated_full_syncs_are_never_partial(
 
     # And when every full sync rewrites every row of another connector
     write_connector(home, "generations", GENERATIONS)
-    assert run_cozy(home, "connect", "generations").code == 0
+    assert run_cozy(home, "connect", "generations", "--yes").code == 0
     seen = read_while(home, tmp_path, [["sync", "generations", "--full"]] * 4)
 
     # Then each frame holds exactly one generation, whole

@@ -13,7 +13,7 @@ import cozy_kernel as cozy
 from cozy_connectors.demo_bank import CHECKING, SAVINGS, DemoBank, opening_balance
 from cozy_kernel.connections import resolve
 from cozy_kernel.connector import Record
-from tests.conftest import UNTIL
+from tests.conftest import UNTIL, accept_terms
 
 
 def rows(home: Path, sql: str) -> list[tuple]:
@@ -106,12 +106,12 @@ def test_syncing_again_or_in_full_adds_nothing(demo: Path) -> None:
 
 
 def test_a_later_sync_books_pending_rows_under_the_same_id(home: Path) -> None:
-    cozy.connect("demo-bank", until="2026-06-28")
+    cozy.connect("demo-bank", grant=True, until="2026-06-28")
     cozy.sync("demo-bank")
     pending = set(cozy.frame("bank.transactions").query("pending")["id"])
     assert pending
 
-    cozy.connect("demo-bank", until="2026-07-05")
+    cozy.connect("demo-bank", grant=True, until="2026-07-05")
     report = cozy.sync("demo-bank")
 
     tx = cozy.frame("bank.transactions").set_index("id")
@@ -124,7 +124,8 @@ def test_a_later_sync_books_pending_rows_under_the_same_id(home: Path) -> None:
 def test_same_seed_same_history_other_seed_other_history(tmp_path: Path) -> None:
     def history(name: str, seed: int) -> list:
         home = tmp_path / name
-        cozy.connect("demo-bank", home=home, until=UNTIL, seed=seed)
+        accept_terms(home)
+        cozy.connect("demo-bank", grant=True, home=home, until=UNTIL, seed=seed)
         cozy.sync("demo-bank", home=home)
         return rows(home, 'SELECT id, date, amount, label FROM "bank.transactions" ORDER BY id')
 
@@ -145,7 +146,7 @@ def test_transactions_setting_scales_to_exactly_n_rows() -> None:
 def test_too_few_transactions_is_a_clear_error(home: Path) -> None:
     from cozy_kernel.errors import BadInput
 
-    cozy.connect("demo-bank", until=UNTIL, transactions=10)
+    cozy.connect("demo-bank", grant=True, until=UNTIL, transactions=10)
     with pytest.raises(BadInput, match="'transactions': 10 is fewer than"):
         cozy.sync("demo-bank")
     assert cozy.collections() == []
@@ -153,7 +154,7 @@ def test_too_few_transactions_is_a_clear_error(home: Path) -> None:
 
 @pytest.mark.slow
 def test_one_million_transactions_sync_and_load(home: Path) -> None:
-    cozy.connect("demo-bank", until=UNTIL, transactions=1_000_000)
+    cozy.connect("demo-bank", grant=True, until=UNTIL, transactions=1_000_000)
     report = cozy.sync("demo-bank")
     tx = cozy.frame("bank.transactions", columns=["id", "amount"])
 

@@ -14,7 +14,7 @@ import pytest
 
 import cozy_kernel as cozy
 from cozy_kernel.errors import NotFound, UsageError
-from tests.conftest import UNTIL, write_connector
+from tests.conftest import UNTIL, accept_terms, write_connector
 
 
 def sqlite_rows(home: Path, sql: str) -> list[tuple]:
@@ -94,7 +94,7 @@ def test_builtin_collection_is_an_empty_typed_frame_before_any_sync(home: Path) 
 
 
 def test_snapshot_is_reused_until_the_collection_changes(home: Path) -> None:
-    cozy.connect("demo-bank", until="2026-06-20")
+    cozy.connect("demo-bank", grant=True, until="2026-06-20")
     cozy.sync("demo-bank")
     cozy.frame("bank.transactions")
     first = snapshot(home).stat()
@@ -105,7 +105,7 @@ def test_snapshot_is_reused_until_the_collection_changes(home: Path) -> None:
     assert snapshot(home).stat().st_mtime_ns == first.st_mtime_ns
     assert snapshot(home).stat().st_ino == first.st_ino
 
-    cozy.connect("demo-bank", until=UNTIL)
+    cozy.connect("demo-bank", grant=True, until=UNTIL)
     cozy.sync("demo-bank")
     tx = cozy.frame("bank.transactions")
     assert snapshot(home).stat().st_ino != first.st_ino
@@ -130,7 +130,8 @@ def test_a_fresh_process_loads_the_same_frame_from_the_snapshot(demo: Path) -> N
 def test_a_stale_or_foreign_snapshot_is_never_served(demo: Path) -> None:
     # Given a snapshot left by another store (say, a restored backup) under the same name
     other = demo.parent / "other"
-    cozy.connect("demo-bank", home=other, until="2025-01-31", months=1)
+    accept_terms(other)
+    cozy.connect("demo-bank", grant=True, home=other, until="2025-01-31", months=1)
     cozy.sync("demo-bank", home=other)
     cozy.frame("bank.transactions", home=other)
     snapshot(other).replace(snapshot(demo))
@@ -171,7 +172,7 @@ connector = Steps
 
 def test_a_connector_may_declare_its_own_collection(home: Path) -> None:
     write_connector(home, "steps", USER_CONNECTOR)
-    cozy.connect("steps")
+    cozy.connect("steps", grant=True)
     cozy.sync("steps")
 
     steps = cozy.frame("health.steps", since="2026-01-05")

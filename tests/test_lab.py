@@ -109,7 +109,7 @@ async def execute(base: str, kernel_id: str, code: str) -> str:
 
 def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path, lab: str) -> None:
     # Given the demo bank connected and synced from the command line
-    assert run_cozy(home, "connect", "demo-bank", "--set", f"until={UNTIL}").code == 0
+    assert run_cozy(home, "connect", "demo-bank", "--yes", "--set", f"until={UNTIL}").code == 0
     assert run_cozy(home, "sync", "demo-bank").code == 0
 
     # Then JupyterLab serves its page and the notebooks folder

@@ -60,7 +60,9 @@ def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(tmp_path
         "import cozy_kernel as cozy, cozy_connectors; "
         "assert cozy.__file__.startswith(sys.argv[1]), cozy.__file__; "
         "assert cozy_connectors.__file__.startswith(sys.argv[1]); "
-        "cozy.connect('demo-bank', until='2026-06-30', months=2); cozy.sync('demo-bank'); "
+        "cozy.accept_terms(); "
+        "cozy.connect('demo-bank', grant=True, until='2026-06-30', months=2); "
+        "cozy.sync('demo-bank'); "
         "print(len(cozy.frame('bank.accounts')))"
     )
     out = subprocess.run(

@@ -28,7 +28,7 @@ def test_a_broken_user_connector_is_listed_disabled_and_the_others_still_work(ho
     assert not listed["typo"]["enabled"] and "SyntaxError" in listed["typo"]["error"]
     assert "ModuleNotFoundError" in listed["missing"]["error"]
     with pytest.raises(UsageError, match="connector 'typo' is disabled: SyntaxError"):
-        cozy.connect("typo")
+        cozy.connect("typo", grant=True)
     doctor = cozy.doctor()
     assert not doctor["ok"]
     assert any(p.startswith("connector missing:") for p in doctor["problems"])

@@ -67,7 +67,7 @@ def dump(home: Path) -> list:
 @pytest.fixture
 def flaky(home: Path) -> Path:
     write_connector(home, "flaky", FLAKY)
-    cozy.connect("flaky")
+    cozy.connect("flaky", grant=True)
     return home
 
 
@@ -122,7 +122,7 @@ def test_cursor_is_saved_with_the_data_and_handed_to_the_next_fetch(home: Path) 
         "        yield Checkpoint(f'after-{len(SEEN)}')\n"
         "connector = Probe\n",
     )
-    cozy.connect("probe")
+    cozy.connect("probe", grant=True)
 
     for full in (False, False, True, False):
         cozy.sync("probe", full=full)
@@ -147,7 +147,7 @@ def test_raw_payloads_are_kept_apart_from_typed_rows(flaky: Path) -> None:
 def test_a_key_held_by_another_connector_is_refused_not_overwritten(
     flaky: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cozy.connect("demo-bank", until=UNTIL)
+    cozy.connect("demo-bank", grant=True, until=UNTIL)
     cozy.sync("demo-bank")
     monkeypatch.setenv("FLAKY_ACCOUNT", "demo-checking")  # the demo's account id
 
@@ -170,6 +170,6 @@ def test_progress_is_reported_while_syncing(flaky: Path) -> None:
 
 
 def test_sync_refuses_a_connector_that_is_not_connected(home: Path) -> None:
-    with pytest.raises(ConsentRequired, match="run: cozy connect demo-bank"):
+    with pytest.raises(ConsentRequired, match="grant it: cozy connect demo-bank"):
         cozy.sync("demo-bank")
     assert cozy.runs() == []
