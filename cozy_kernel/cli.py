@@ -93,7 +93,9 @@ def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], lang: str, 
         click.echo(screen["text"], err=True)
         if not _confirm(f"Grant {connector_id} access on these terms?", yes):
             api.refuse_grant(connector_id, home=ctx.home, method="cli")
-            raise ConsentRequired(f"you did not grant {connector_id!r}; nothing was connected")
+            raise ConsentRequired(
+                f"you did not grant {connector_id!r}; nothing was connected"
+            ) from None
         stored = api.connect(connector_id, settings, grant=True, home=ctx.home, method="cli")
     shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items())) or "default settings"
     click.echo(f"connected {connector_id} ({shown}); next: cozy sync {connector_id}")
