@@ -75,7 +75,7 @@ def test_human_output_reads_well(cozy, demo: Path) -> None:
 
 def test_errors_are_one_line_with_the_right_exit_code(cozy, home: Path) -> None:
     cases = [
-        (("sync", "demo-bank"), 3, "not been granted (review and grant it: cozy connect demo-bank)"),
+        (("sync", "demo-bank"), 3, "granted (review and grant it: cozy connect demo-bank)"),
         (("sync", "demo-bnak"), 2, "did you mean 'demo-bank'?"),
         (("connect", "demo-bank", "--set", "seeed=1"), 2, "did you mean 'seed'?"),
         (("connect", "demo-bank", "--set", "seed=abc"), 4, "setting 'seed': 'abc' is not"),
