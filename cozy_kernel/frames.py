@@ -82,6 +82,9 @@ def _convert(column: pa.Array, f: pa.Field) -> pa.Array:
     import pyarrow.compute as pc
 
     target = f.type
+    if column.null_count == len(column):
+        # The driver guesses a type for an all-NULL column; only the declared one is right.
+        return pa.nulls(len(column), target)
     if pa.types.is_decimal(target):
         # Integer minor units -> decimal: an exact scaled multiplication, never a float.
         wide = column.cast(pa.decimal128(MONEY_PRECISION + 1, 0))

@@ -214,8 +214,8 @@ def require(store: Store) -> None:
 def accept(store: Store, *, language: str, method: str) -> ledger.Event:
     """Record acceptance of the current terms in ``language``, as shown."""
     doc = document(language)
-    before = status(store)
-    kind: ledger.EventKind = "given" if before["accepted_version"] is None else "renewed"
+    before = [e for e in ledger.events(store, scope="terms") if e.kind in ("given", "renewed")]
+    kind: ledger.EventKind = "renewed" if before else "given"
     with store.transaction():
         return ledger.append(
             store, kind=kind, scope="terms", method=method, version=str(doc.version),

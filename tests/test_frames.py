@@ -184,3 +184,25 @@ def test_a_connector_may_declare_its_own_collection(home: Path) -> None:
     # The store keeps the schema, so the frame loads even without the connector installed.
     (home / "connectors" / "steps.py").unlink()
     assert len(cozy.frame("health.steps")) == 10
+
+
+def test_a_column_empty_in_every_row_keeps_its_declared_type(home: Path) -> None:
+    write_connector(
+        home,
+        "bare",
+        "from cozy_kernel.connector import Connector, Manifest, Record\n"
+        "class Bare(Connector):\n"
+        "    manifest = Manifest(id='bare', name='Bare', version='1', kind='file',\n"
+        "        writes=('bank.accounts',), description={'en': 'x'})\n"
+        "    def fetch(self, since):\n"
+        "        yield Record('bank.accounts', {'id': 'b1', 'name': 'B', 'currency': 'EUR'})\n"
+        "connector = Bare\n",
+    )
+    cozy.connect("bare", grant=True)
+    cozy.sync("bare")
+
+    accounts = cozy.frame("bank.accounts")
+
+    assert accounts["balance_date"].isna().all()
+    assert pd.api.types.is_datetime64_dtype(accounts["balance_date"])
+    assert accounts["balance"].isna().all()
