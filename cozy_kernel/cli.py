@@ -246,6 +246,11 @@ def doctor(ctx: Context, as_json: bool) -> None:
             f"workspace  {ws['path']} (mode {ws['mode']}, {ws['store_bytes']} bytes, "
             f"schema {ws['schema_version']}/{ws['schema_latest']}, {ws['journal_mode']})"
         )
+        agreed = result["terms"]
+        click.echo(
+            f"terms      {agreed['state']} (accepted {agreed['accepted_version'] or 'none'}, "
+            f"current {agreed['latest_version']})"
+        )
         for name, count in result["collections"].items():
             click.echo(f"collection {name}: {count} rows")
         for c in result["connectors"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import stat
 from typing import Any
 
-from cozy_kernel import connections, registry
+from cozy_kernel import connections, registry, terms
 from cozy_kernel.errors import CozyError
 from cozy_kernel.frames import collection_from_store
 from cozy_kernel.store import MIGRATIONS, Store
@@ -22,6 +22,9 @@ def report(ws: Workspace, store: Store) -> dict[str, Any]:
     if mode & 0o077:
         problems.append(f"workspace {ws.root} is readable by others (mode {mode:o}); chmod 700 it")
     journal = store.db.execute("PRAGMA journal_mode").fetchone()[0]
+    agreed = terms.status(store)
+    if agreed["state"] == "required":
+        problems.append(f"terms {agreed['latest_version']} not accepted: run cozy terms accept")
     rows: dict[str, int] = {}
     for name in store.collection_names():
         rows[name] = store.count_rows(collection_from_store(store, name))
@@ -60,6 +63,7 @@ def report(ws: Workspace, store: Store) -> dict[str, Any]:
             "schema_latest": len(MIGRATIONS),
             "journal_mode": journal,
         },
+        "terms": agreed,
         "collections": rows,
         "connectors": connectors,
     }
