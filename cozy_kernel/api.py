@@ -172,6 +172,35 @@ def sync(
         return _runner.run(ws, store, connector_id, full=full, progress=progress)
 
 
+def import_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    account: str | None = None,
+    importer: str | None = None,
+    options: Mapping[str, str] | None = None,
+    grant: bool | Sequence[str] = False,
+    home: Home = None,
+    method: str = "notebook",
+) -> dict[str, Any]:
+    """Import bank statement files (OFX/QFX, QIF, CSV, camt.053/052), all or nothing.
+
+    The first import through an importer needs ``grant=True`` (or the importer ids you agree
+    to) after reading :func:`consent_screen`; files without an account id go to ``account``.
+    """
+    from cozy_kernel import importer as _importer
+
+    with session(home) as (ws, store):
+        granted: Sequence[str]
+        if isinstance(grant, bool):
+            granted = list(_importer.importers(ws)) if grant else []
+        else:
+            granted = grant
+        return _importer.run(
+            ws, store, [Path(p) for p in paths], account=account, importer=importer,
+            options=options, grant=granted, method=method,
+        ).as_dict()  # fmt: skip
+
+
 def runs(
     connector_id: str | None = None, *, limit: int = 20, home: Home = None
 ) -> list[dict[str, Any]]:

@@ -121,6 +121,65 @@ def disconnect(ctx: Context, connector_id: str, erase: bool, yes: bool) -> None:
         click.echo(f"erased {count} rows from {name}")
 
 
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--account", help="Account name for files that carry no account id.")
+@click.option("--importer", help="Use this importer instead of detecting the format.")
+@click.option(
+    "--option",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An importer option, e.g. date_order=dmy; repeatable.",
+)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--yes", is_flag=True, help="Grant the importer after showing what it collects.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+def import_(
+    ctx: Context,
+    paths: tuple[Path, ...],
+    account: str | None,
+    importer: str | None,
+    pairs: tuple[str, ...],
+    lang: str,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Import bank statements (OFX/QFX, QIF, CSV, camt.053/052); all or nothing."""
+    from cozy_kernel import api
+    from cozy_kernel.connections import parse_assignments
+
+    options = parse_assignments(list(pairs))
+    granted: list[str] = []
+    while True:
+        try:
+            report = api.import_files(
+                list(paths), account=account, importer=importer, options=options,
+                grant=granted, home=ctx.home, method="cli",
+            )  # fmt: skip
+            break
+        except GrantRequired as needed:
+            if needed.connector in granted:
+                raise
+            screen = api.consent_screen(needed.connector, language=lang, home=ctx.home)
+            click.echo(screen["text"], err=True)
+            if not _confirm(f"Grant {needed.connector} access on these terms?", yes):
+                api.refuse_grant(needed.connector, home=ctx.home, method="cli")
+                raise ConsentRequired(
+                    f"you did not grant {needed.connector!r}; nothing was imported"
+                ) from None
+            granted.append(needed.connector)
+    if as_json:
+        _emit_json(report)
+        return
+    for run in report["runs"]:
+        click.echo(
+            f"{run['connector']}: {run['added']} added, {run['updated']} updated, "
+            f"{run['unchanged']} unchanged (run {run['run_id']})"
+        )
+
+
 @cli.command()
 @click.argument("connector_id")
 @click.option("--full", is_flag=True, help="Refetch everything, ignoring the saved cursor.")

@@ -65,6 +65,7 @@ def connect(
         raise GrantRequired(
             f"connecting {manifest.id!r} needs your consent",
             hint=f"review what it shares, then: cozy connect {manifest.id} --yes",
+            connector=manifest.id,
         )
     with store.transaction():
         consent.grant(store, manifest, method=method)

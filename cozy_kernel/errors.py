@@ -54,6 +54,10 @@ class GrantRequired(ConsentRequired):
 
     reason = "grant-required"
 
+    def __init__(self, message: str, *, hint: str | None = None, connector: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.connector = connector
+
 
 class BadInput(CozyError):
     """Input data or settings are malformed; the message names the field or file."""

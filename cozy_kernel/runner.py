@@ -3,18 +3,19 @@
 Fetch and save are apart: the connector yields items, the runner validates them against the
 declared collections, upserts them in batches inside a single transaction, saves the cursor
 and the run log with the data, and commits once. Any fatal error rolls everything back, so the
-store is exactly as it was, and the failed run is logged afterwards.
+store is exactly as it was, and the failed run is logged afterwards. File imports
+(:mod:`cozy_kernel.importer`) write through the same :class:`Writer`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cozy_kernel import connections, registry, terms
-from cozy_kernel.connector import Checkpoint, Connector, Record, Rejected
+from cozy_kernel.connector import Checkpoint, Connector, Item, Manifest, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError
 from cozy_kernel.schemas import Collection
 from cozy_kernel.store import Store, UpsertCounts
@@ -42,21 +43,60 @@ class SyncReport:
         return asdict(self)
 
 
-class _Batches:
-    """Validated rows waiting to be written, per collection."""
+class Writer:
+    """Validates one run's items and writes them in batches; call inside a transaction."""
 
-    def __init__(self, store: Store, run_id: int, connector_id: str) -> None:
+    def __init__(self, store: Store, run_id: int, manifest: Manifest) -> None:
         self.store = store
         self.run_id = run_id
-        self.connector_id = connector_id
+        self.connector_id = manifest.id
+        self.colls: dict[str, Collection] = {n: manifest.collection(n) for n in manifest.writes}
+        self.encoders = {name: c.encoder() for name, c in self.colls.items()}
         self.rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self.raw: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         self.totals = UpsertCounts()
         self.per_collection: dict[str, UpsertCounts] = defaultdict(UpsertCounts)
         self.changed: set[str] = set()
         self.rejected: list[tuple[str, str]] = []
+        self.seen = 0
+        for coll in self.colls.values():
+            store.ensure_collection(coll)
 
-    def flush(self, coll: Collection) -> None:
+    def add(self, item: Item) -> None:
+        """Take one record or rejection; flushes every ``BATCH`` items."""
+        self.seen += 1
+        if isinstance(item, Rejected):
+            self.rejected.append((item.reason, item.source))
+        elif isinstance(item, Record):
+            self._accept(item)
+        else:
+            raise ConnectorFailed(
+                f"connector {self.connector_id!r} yielded {type(item).__name__}, "
+                "not a Record, Rejected or Checkpoint"
+            )
+        if self.seen % BATCH == 0:
+            self.flush()
+
+    def _accept(self, record: Record) -> None:
+        coll = self.colls.get(record.collection)
+        if coll is None:
+            self.rejected.append((f"collection {record.collection!r} is not declared", ""))
+            return
+        try:
+            row = self.encoders[coll.name](record.data)
+        except ValueError as exc:
+            key = record.data.get(coll.key)
+            self.rejected.append((f"{coll.name} {coll.key}={key!r}: {exc}", ""))
+            return
+        self.rows[coll.name].append(row)
+        if record.raw is not None:
+            self.raw[coll.name].append((str(record.data[coll.key]), record.raw))
+
+    def flush(self) -> None:
+        for coll in self.colls.values():
+            self._flush(coll)
+
+    def _flush(self, coll: Collection) -> None:
         rows = self.rows.pop(coll.name, [])
         counts, conflicts = self.store.upsert(coll, rows, self.connector_id, self.run_id)
         raw = self.raw.pop(coll.name, [])
@@ -76,6 +116,26 @@ class _Batches:
         if counts.added or counts.updated:
             self.changed.add(coll.name)
 
+    def finish(self, cursor: str | None = None) -> None:
+        """Write what is left, mark changed collections, save the cursor and log the run."""
+        self.flush()
+        for name in sorted(self.changed):
+            self.store.bump(name)
+        if cursor is not None:
+            self.store.set_cursor(self.connector_id, cursor, self.run_id)
+        self.store.finish_run(self.run_id, outcome="ok", counts=self.totals, rejected=self.rejected)
+
+    def fill(self, report: SyncReport) -> SyncReport:
+        report.added = self.totals.added
+        report.updated = self.totals.updated
+        report.unchanged = self.totals.unchanged
+        report.rejected = [r for r, _ in self.rejected]
+        report.collections = {
+            name: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
+            for name, c in sorted(self.per_collection.items())
+        }
+        return report
+
 
 def run(
     ws: Workspace,
@@ -88,91 +148,39 @@ def run(
     """Sync one granted connector; ``full`` ignores the cursor and refetches everything."""
     terms.require(store)
     cls = registry.get(ws, connector_id)
-    manifest = cls.manifest
-    settings = connections.require(store, manifest)
+    settings = connections.require(store, cls.manifest)
     since = None if full else store.cursor(connector_id)
     connector: Connector = cls(settings)
-    colls = {name: manifest.collection(name) for name in manifest.writes}
-    encoders = {name: c.encoder() for name, c in colls.items()}
     total = connector.estimate()
 
     run_id = store.start_run(connector_id, full=full)
-    batches = _Batches(store, run_id, connector_id)
     report = SyncReport(connector_id, run_id, full)
-    seen = 0
+    writer: Writer | None = None
     try:
         with store.transaction():
-            for coll in colls.values():
-                store.ensure_collection(coll)
+            writer = Writer(store, run_id, cls.manifest)
             for item in connector.fetch(since):
                 if isinstance(item, Checkpoint):
                     report.cursor = item.cursor
                     continue
-                seen += 1
-                if isinstance(item, Rejected):
-                    batches.rejected.append((item.reason, item.source))
-                elif isinstance(item, Record):
-                    _accept(item, colls, encoders, batches)
-                else:
-                    raise ConnectorFailed(
-                        f"connector {connector_id!r} yielded {type(item).__name__}, "
-                        "not a Record, Rejected or Checkpoint"
-                    )
-                if seen % BATCH == 0:
-                    for coll in colls.values():
-                        batches.flush(coll)
-                    if progress is not None:
-                        progress(seen, total)
-            for coll in colls.values():
-                batches.flush(coll)
-            for name in sorted(batches.changed):
-                store.bump(name)
-            if report.cursor is not None:
-                store.set_cursor(connector_id, report.cursor, run_id)
-            store.finish_run(run_id, outcome="ok", counts=batches.totals, rejected=batches.rejected)
+                writer.add(item)
+                if progress is not None and writer.seen % BATCH == 0:
+                    progress(writer.seen, total)
+            writer.finish(report.cursor)
     except CozyError as exc:
-        _fail(store, run_id, batches, str(exc))
+        fail(store, run_id, str(exc))
         raise
     except Exception as exc:
         message = f"connector {connector_id!r} failed: {type(exc).__name__}: {exc}"
-        _fail(store, run_id, batches, message)
+        fail(store, run_id, message)
         raise ConnectorFailed(message, hint="nothing was written") from exc
     if progress is not None:
-        progress(seen, total)
-    report.added = batches.totals.added
-    report.updated = batches.totals.updated
-    report.unchanged = batches.totals.unchanged
-    report.rejected = [r for r, _ in batches.rejected]
-    report.collections = {
-        name: {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
-        for name, c in sorted(batches.per_collection.items())
-    }
-    return report
+        progress(writer.seen, total)
+    return writer.fill(report)
 
 
-def _accept(
-    record: Record,
-    colls: Mapping[str, Collection],
-    encoders: Mapping[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]],
-    batches: _Batches,
-) -> None:
-    coll = colls.get(record.collection)
-    if coll is None:
-        batches.rejected.append((f"collection {record.collection!r} is not declared", ""))
-        return
-    try:
-        row = encoders[coll.name](record.data)
-    except ValueError as exc:
-        key = record.data.get(coll.key)
-        batches.rejected.append((f"{coll.name} {coll.key}={key!r}: {exc}", ""))
-        return
-    batches.rows[coll.name].append(row)
-    if record.raw is not None:
-        batches.raw[coll.name].append((str(record.data[coll.key]), record.raw))
-
-
-def _fail(store: Store, run_id: int, batches: _Batches, message: str) -> None:
-    """Log the failed run after the rollback; its counts are zero since nothing stayed."""
+def fail(store: Store, run_id: int, message: str) -> None:
+    """Log a failed run after the rollback; its counts are zero since nothing stayed."""
     with store.transaction():
         store.finish_run(
             run_id, outcome="failed", counts=UpsertCounts(), rejected=[], error=message

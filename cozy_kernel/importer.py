@@ -1,0 +1,247 @@
+"""File imports: route each statement to the one importer that claims it, write all or nothing.
+
+Importing is the user's own act, so the first import through an importer records its grant.
+Every file is read and parsed before anything is written; one bad line in one file fails the
+whole import with a one-line error naming the file and line, and the store stays as it was.
+Originals are kept byte-identical under ``raw/<importer>/`` for lossless export.
+
+Transactions without a bank id get a composite id — account, date, amount, normalised label —
+plus their occurrence number within the statement, so two identical coffees on one day stay
+two rows, and re-importing the same or an overlapping statement adds only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cozy_kernel import consent, registry, terms
+from cozy_kernel.connector import Connector, Item, Record, Rejected
+from cozy_kernel.errors import BadInput, CozyError, GrantRequired, UsageError, unknown
+from cozy_kernel.runner import SyncReport, Writer, fail
+from cozy_kernel.store import Store
+from cozy_kernel.workspace import Workspace
+
+HEAD_BYTES = 64 * 1024
+MAX_PROBLEMS_SHOWN = 1
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One file handed to an importer: its name for messages, its bytes, the user's choices."""
+
+    path: Path
+    data: bytes
+    account: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class FileImporter(Connector):
+    """Base of file connectors: ``identify`` claims a file, ``parse`` reads it.
+
+    ``parse`` yields ``bank.accounts`` and ``bank.transactions`` records; a transaction may
+    omit ``id`` when the file has no bank id (the core assigns a composite one). It yields
+    :class:`Rejected` (with ``source`` = the line or field) for what it cannot read, and
+    raises :class:`BadInput` when the file as a whole is unreadable.
+    """
+
+    formats: ClassVar[str]
+
+    @classmethod
+    def identify(cls, name: str, head: bytes) -> bool:
+        raise NotImplementedError
+
+    def parse(self, statement: Statement) -> Iterator[Record | Rejected]:
+        raise NotImplementedError
+
+    def fetch(self, since: str | None) -> Iterator[Item]:
+        raise UsageError(f"{self.manifest.id} imports files: cozy import PATH")
+
+
+def normalise_label(label: str) -> str:
+    """Compare labels the way a person would: no accents, no case, single spaces."""
+    decomposed = unicodedata.normalize("NFKD", label)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.casefold().split())
+
+
+def assign_ids(records: Sequence[Record]) -> list[Record]:
+    """Give id-less transactions their composite id, counting identical twins."""
+    seen: Counter[tuple[str, str, str, str]] = Counter()
+    out = []
+    for record in records:
+        data = record.data
+        if record.collection != "bank.transactions" or data.get("id"):
+            out.append(record)
+            continue
+        label = normalise_label(str(data.get("label") or ""))
+        key = (str(data.get("account_id")), str(data.get("date")), str(data.get("amount")), label)
+        seen[key] += 1
+        digest = hashlib.sha256(label.encode()).hexdigest()[:12]
+        tid = f"{key[0]}:{key[1]}:{key[2]}:{digest}:{seen[key]}"
+        out.append(Record(record.collection, {**data, "id": tid}, record.raw))
+    return out
+
+
+def importers(ws: Workspace) -> dict[str, type[FileImporter]]:
+    found = {}
+    for entry in registry.discover(ws).values():
+        if entry.cls is not None and issubclass(entry.cls, FileImporter):
+            found[entry.id] = entry.cls
+    return found
+
+
+def route(ws: Workspace, path: Path, head: bytes) -> type[FileImporter]:
+    """The one importer that claims a file, or an error naming the competitors or formats."""
+    candidates = importers(ws)
+    claims = [cls for cls in candidates.values() if cls.identify(path.name, head)]
+    if len(claims) > 1:
+        names = " and ".join(sorted(c.manifest.id for c in claims))
+        raise BadInput(f"{path}: claimed by {names}; say which with --importer")
+    if not claims:
+        formats = ", ".join(sorted({c.formats for c in candidates.values()}))
+        raise BadInput(f"{path}: no importer recognises this file (known formats: {formats})")
+    return claims[0]
+
+
+@dataclass
+class ImportReport:
+    """Per importer: what the statements added; ``files`` maps each file to its importer."""
+
+    files: dict[str, str]
+    runs: list[SyncReport]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "runs": [r.as_dict() for r in self.runs]}
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse(importer: FileImporter, statement: Statement) -> list[Record]:
+    records: list[Record] = []
+    problems: list[str] = []
+    try:
+        for item in importer.parse(statement):
+            if isinstance(item, Rejected):
+                problems.append(f"{statement.path}:{item.source}: {item.reason}")
+            else:
+                records.append(item)
+    except CozyError:
+        raise
+    except Exception as exc:  # a parser bug must still name the file, and write nothing
+        raise BadInput(f"{statement.path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise BadInput(problems[0] + more, hint="nothing was imported")
+    if not any(r.collection == "bank.transactions" for r in records):
+        raise BadInput(f"{statement.path}: holds no transactions", hint="nothing was imported")
+    return assign_ids(records)
+
+
+def run(
+    ws: Workspace,
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    account: str | None = None,
+    importer: str | None = None,
+    options: Mapping[str, str] | None = None,
+    grant: Sequence[str] = (),
+    method: str,
+) -> ImportReport:
+    """Import statement files; ``grant`` lists importers the user just agreed to."""
+    terms.require(store)
+    if not paths:
+        raise UsageError("give at least one file to import")
+    chosen = importers(ws)
+    plan: dict[str, list[Statement]] = {}
+    files: dict[str, str] = {}
+    for path in paths:
+        data = _read(path)
+        if importer is not None:
+            if importer not in chosen:
+                raise unknown("importer", importer, chosen)
+            cls = chosen[importer]
+        else:
+            cls = route(ws, path, data[:HEAD_BYTES])
+        plan.setdefault(cls.manifest.id, []).append(
+            Statement(path, data, account, dict(options or {}))
+        )
+        files[str(path)] = cls.manifest.id
+    for connector_id in plan:
+        manifest = chosen[connector_id].manifest
+        if consent.state(store, manifest) != "granted" and connector_id not in grant:
+            raise GrantRequired(
+                f"importing with {connector_id!r} needs your consent",
+                hint="review what it collects, then rerun with --yes",
+                connector=connector_id,
+            )
+    parsed = {
+        cid: [r for s in statements for r in _parse(chosen[cid]({}), s)]
+        for cid, statements in plan.items()
+    }
+    return _write(ws, store, plan, parsed, files, chosen, method)
+
+
+def _write(
+    ws: Workspace,
+    store: Store,
+    plan: Mapping[str, list[Statement]],
+    parsed: Mapping[str, list[Record]],
+    files: dict[str, str],
+    chosen: Mapping[str, type[FileImporter]],
+    method: str,
+) -> ImportReport:
+    runs = {cid: store.start_run(cid, full=False) for cid in plan}
+    kept: list[Path] = []
+    writers: dict[str, Writer] = {}
+    try:
+        with store.transaction():
+            for cid, records in parsed.items():
+                manifest = chosen[cid].manifest
+                consent.grant(store, manifest, method=method)
+                if store.connection(cid) is None:
+                    store.save_connection(cid, {})
+                writer = writers[cid] = Writer(store, runs[cid], manifest)
+                for record in records:
+                    writer.add(record)
+                writer.finish()
+                if writer.rejected:
+                    raise BadInput(f"{plan[cid][0].path}: {writer.rejected[0][0]}")
+                kept.extend(p for p in (_keep(ws, cid, s) for s in plan[cid]) if p)
+    except BaseException as exc:
+        for path in kept:
+            path.unlink(missing_ok=True)
+        for run_id in runs.values():
+            fail(store, run_id, str(exc) if isinstance(exc, CozyError) else repr(exc))
+        raise
+    reports = [writers[cid].fill(SyncReport(cid, runs[cid], False)) for cid in plan]
+    return ImportReport(files, reports)
+
+
+def _keep(ws: Workspace, connector_id: str, statement: Statement) -> Path | None:
+    """Store the original byte for byte, named by its content; return it if newly kept."""
+    folder = ws.raw_dir / connector_id
+    folder.mkdir(mode=0o700, exist_ok=True)
+    digest = hashlib.sha256(statement.data).hexdigest()[:16]
+    target = folder / f"{digest}-{statement.name}"
+    if target.exists():
+        return None
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(statement.data)
+    tmp.replace(target)
+    return target
