@@ -29,6 +29,7 @@ GATED_API = {
     "sync": lambda: cozy.sync("demo-bank"),
     "connect": lambda: cozy.connect("demo-bank", grant=True),
     "runs": lambda: cozy.runs(),
+    "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
 }
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
@@ -40,6 +41,7 @@ GATED_CLI = {
     "cozy frame": ("frame", "bank.transactions"),
     "cozy collections": ("collections",),
     "cozy runs": ("runs",),
+    "cozy import": ("import", __file__, "--yes"),
 }
 ALLOWED_CLI = {
     "cozy terms show", "cozy terms status", "cozy terms accept", "cozy terms decline",
