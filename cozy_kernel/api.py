@@ -18,6 +18,7 @@ from cozy_kernel import ledger as _ledger
 from cozy_kernel import registry as _registry
 from cozy_kernel import runner as _runner
 from cozy_kernel import terms as _terms
+from cozy_kernel.errors import unknown
 from cozy_kernel.frames import DateLike
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -120,6 +121,7 @@ def connect(
     /,
     *,
     grant: bool = False,
+    secrets: Mapping[str, str] | None = None,
     home: Home = None,
     method: str = "notebook",
     **more: Any,
@@ -127,21 +129,57 @@ def connect(
     """Connect a connector with non-secret settings, as a mapping or keywords.
 
     The first time (or when the connector changed what it shares), pass ``grant=True`` after
-    reading :func:`consent_screen`: that records your consent. A setting whose name clashes
-    with a keyword here goes in the mapping: ``cozy.connect("x", {"home": "..."})``.
+    reading :func:`consent_screen`: that records your consent. ``secrets`` (passwords,
+    tokens) go to the keyring only. A setting whose name clashes with a keyword here goes in
+    the mapping: ``cozy.connect("x", {"home": "..."})``.
     """
+    from cozy_kernel import secrets as _secrets
+
     text = {k: str(v) for k, v in {**(settings or {}), **more}.items()}
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
-        return _connections.connect(store, manifest, text, grant=grant, method=method)
+        if secrets:
+            known = {c.name for c in manifest.credentials}
+            for name in secrets:
+                if name not in known:
+                    raise unknown(f"credential of {connector_id}", name, known)
+        stored = _connections.connect(store, manifest, text, grant=grant, method=method)
+        if secrets:
+            _secrets.save(store, connector_id, secrets)
+        return stored
 
 
-def consent_screen(connector_id: str, *, language: str = "en", home: Home = None) -> dict[str, Any]:
-    """What connecting a connector shares, with whom and where, plus whether it is granted."""
+def missing_secrets(connector_id: str, *, home: Home = None) -> list[dict[str, str]]:
+    """The credentials a connector still needs (name, label, help): never their values."""
+    from cozy_kernel import secrets as _secrets
+
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
-        view = _consent.screen(manifest, language)
-        view["state"] = _consent.state(store, manifest)
+        have = set(_secrets.names(store, connector_id))
+        return [
+            {"name": c.name, "label": c.label, "help": c.help}
+            for c in manifest.credentials
+            if c.name not in have
+        ]
+
+
+def consent_screen(
+    connector_id: str,
+    *,
+    language: str = "en",
+    settings: Mapping[str, str] | None = None,
+    home: Home = None,
+) -> dict[str, Any]:
+    """What connecting a connector shares, with whom and where, plus whether it is granted.
+
+    ``settings`` are the ones about to be saved: a ``base_url`` among them adds its host.
+    """
+    with session(home) as (ws, store):
+        manifest = _registry.get(ws, connector_id).manifest
+        merged = {**(store.connection(connector_id) or {}), **(settings or {})}
+        hosts = _connections.extra_hosts(manifest, merged)
+        view = _consent.screen(manifest, language, hosts)
+        view["state"] = _consent.state(store, manifest, hosts)
         view["text"] = _consent.render(view)
         return view
 

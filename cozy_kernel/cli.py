@@ -75,19 +75,34 @@ def connectors_list(ctx: Context, as_json: bool) -> None:
 @cli.command()
 @click.argument("connector_id")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting; repeatable.")
+@click.option(
+    "--secret-env",
+    "secret_envs",
+    multiple=True,
+    metavar="FIELD=ENVVAR",
+    help="Read a secret from an environment variable instead of asking; repeatable.",
+)
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @click.option("--yes", is_flag=True, help="Grant after showing the consent screen, without asking.")
 @pass_ctx
-def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], lang: str, yes: bool) -> None:
+def connect(
+    ctx: Context,
+    connector_id: str,
+    pairs: tuple[str, ...],
+    secret_envs: tuple[str, ...],
+    lang: str,
+    yes: bool,
+) -> None:
     """Connect a connector: show what it shares, ask for consent, store its settings."""
     from cozy_kernel import api
     from cozy_kernel.connections import parse_assignments
 
     settings = parse_assignments(list(pairs))
+    secrets = _secrets_from(connector_id, parse_assignments(list(secret_envs)), ctx.home)
     try:
-        stored = api.connect(connector_id, settings, home=ctx.home, method="cli")
+        stored = api.connect(connector_id, settings, secrets=secrets, home=ctx.home, method="cli")
     except GrantRequired:
-        screen = api.consent_screen(connector_id, language=lang, home=ctx.home)
+        screen = api.consent_screen(connector_id, language=lang, settings=settings, home=ctx.home)
         if screen["state"] == "changed":
             click.echo("This connector changed what it collects or who processes it.", err=True)
         click.echo(screen["text"], err=True)
@@ -96,9 +111,35 @@ def connect(ctx: Context, connector_id: str, pairs: tuple[str, ...], lang: str, 
             raise ConsentRequired(
                 f"you did not grant {connector_id!r}; nothing was connected"
             ) from None
-        stored = api.connect(connector_id, settings, grant=True, home=ctx.home, method="cli")
+        stored = api.connect(
+            connector_id, settings, grant=True, secrets=secrets, home=ctx.home, method="cli"
+        )
     shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items())) or "default settings"
     click.echo(f"connected {connector_id} ({shown}); next: cozy sync {connector_id}")
+
+
+def _secrets_from(connector_id: str, envs: dict[str, str], home: str | None) -> dict[str, str]:
+    """Secrets from ``--secret-env`` variables, else asked without echo on a terminal."""
+    from getpass import getpass
+
+    from cozy_kernel import api
+
+    values: dict[str, str] = {}
+    for field, variable in envs.items():
+        value = os.environ.get(variable)
+        if not value:
+            raise UsageError(f"--secret-env {field}={variable}: ${variable} is not set")
+        values[field] = value
+    for needed in api.missing_secrets(connector_id, home=home):
+        if needed["name"] in values:
+            continue
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{connector_id} needs its {needed['label']}",
+                hint=f"give it with --secret-env {needed['name']}=ENVVAR",
+            )
+        values[needed["name"]] = getpass(f"{needed['label']}: ")
+    return values
 
 
 @cli.command()

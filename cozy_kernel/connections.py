@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from cozy_kernel import consent, ledger, terms
+from cozy_kernel import consent, ledger, secrets, terms
 from cozy_kernel.connector import Manifest
 from cozy_kernel.errors import ConsentRequired, GrantRequired, unknown
 from cozy_kernel.store import Store
@@ -46,6 +46,16 @@ def resolve(manifest: Manifest, stored: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def extra_hosts(manifest: Manifest, settings: Mapping[str, str]) -> tuple[str, ...]:
+    """The host of a ``base_url`` setting, which the grant must cover too."""
+    from cozy_kernel.egress import host_of
+
+    url = settings.get("base_url")
+    if not url or "base_url" not in {s.name for s in manifest.settings}:
+        return ()
+    return (host_of(url),)
+
+
 def connect(
     store: Store,
     manifest: Manifest,
@@ -61,22 +71,23 @@ def connect(
     """
     terms.require(store)
     merged = {**(store.connection(manifest.id) or {}), **validate(manifest, settings)}
-    if not grant and consent.state(store, manifest) != "granted":
+    hosts = extra_hosts(manifest, merged)
+    if not grant and consent.state(store, manifest, hosts) != "granted":
         raise GrantRequired(
             f"connecting {manifest.id!r} needs your consent",
             hint=f"review what it shares, then: cozy connect {manifest.id} --yes",
             connector=manifest.id,
         )
     with store.transaction():
-        consent.grant(store, manifest, method=method)
+        consent.grant(store, manifest, method=method, extra_hosts=hosts)
         store.save_connection(manifest.id, merged)
     return merged
 
 
 def require(store: Store, manifest: Manifest) -> dict[str, Any]:
     """The typed settings of a granted connector, or the error telling how to connect."""
-    consent.require(store, manifest)
     stored = store.connection(manifest.id)
+    consent.require(store, manifest, extra_hosts(manifest, stored or {}))
     if stored is None:
         raise ConsentRequired(
             f"connector {manifest.id!r} is not connected", hint=f"run: cozy connect {manifest.id}"
@@ -102,6 +113,8 @@ def disconnect(
     with store.transaction():
         consent.withdraw(store, connector_id, method=method, erase=erase)
         erased = store.erase_connector(connector_id) if erase else {}
+        if erase:
+            secrets.erase(store, connector_id)
     if erase:
         store.checkpoint()
         for name in erased:

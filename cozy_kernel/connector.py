@@ -12,10 +12,15 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cozy_kernel.errors import BadInput, unknown
 from cozy_kernel.schemas import BUILTIN, Collection
+
+if TYPE_CHECKING:
+    import requests
+
+    from cozy_kernel.secrets import Secret
 
 ConnectorKind = Literal["file", "api", "demo"]
 SettingKind = Literal["text", "int", "decimal", "bool", "date"]
@@ -52,6 +57,15 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """A secret the connector needs (password, token…): kept in the keyring only."""
+
+    name: str
+    label: str
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class Processor:
     """A third party that processes the data (a privacy policy's subprocessor row)."""
 
@@ -78,6 +92,7 @@ class Manifest:
     processors: tuple[Processor, ...] = ()
     egress_hosts: tuple[str, ...] = ()
     settings: tuple[Setting, ...] = ()
+    credentials: tuple[Credential, ...] = ()
     default_frequency: str | None = None
     declares: tuple[Collection, ...] = ()
 
@@ -92,8 +107,10 @@ class Manifest:
         for name in self.writes:
             if name not in known:
                 raise unknown(f"collection written by {self.id}", name, known)
-        if self.kind != "api" and self.egress_hosts:
-            raise BadInput(f"connector {self.id}: only api connectors may declare egress hosts")
+        if self.kind != "api" and (self.egress_hosts or self.credentials):
+            raise BadInput(
+                f"connector {self.id}: only api connectors may declare egress hosts or credentials"
+            )
 
     def setting(self, name: str) -> Setting:
         for s in self.settings:
@@ -151,8 +168,18 @@ class Connector:
 
     manifest: ClassVar[Manifest]
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        http: requests.Session | None = None,
+        secrets: Mapping[str, Secret] | None = None,
+    ) -> None:
+        """``http`` is the egress-guarded session and ``secrets`` the keyring's values: an
+        ``api`` connector reaches the network and its credentials only through these."""
         self.settings = dict(settings)
+        self.http = http
+        self.secrets = dict(secrets or {})
 
     def fetch(self, since: str | None) -> Iterator[Item]:
         """Yield records from ``since`` (the last checkpoint; ``None`` means everything)."""

@@ -8,6 +8,7 @@ changes any of those, the old grant no longer covers it and syncing asks for a n
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -19,8 +20,12 @@ from cozy_kernel.store import Store
 GrantState = Literal["granted", "missing", "withdrawn", "changed"]
 
 
-def manifest_terms(manifest: Manifest) -> dict[str, Any]:
-    """The part of a manifest the user consents to; other fields may change freely."""
+def manifest_terms(manifest: Manifest, extra_hosts: Sequence[str] = ()) -> dict[str, Any]:
+    """The part of a manifest the user consents to; other fields may change freely.
+
+    ``extra_hosts`` is the host of a ``base_url`` the user set (a sandbox, a self-hosted
+    service): it is part of the grant, so changing it asks again.
+    """
     return {
         "id": manifest.id,
         "writes": sorted(manifest.writes),
@@ -30,15 +35,18 @@ def manifest_terms(manifest: Manifest) -> dict[str, Any]:
         "processors": sorted(
             (asdict(p) for p in manifest.processors), key=lambda p: ledger.canonical(p)
         ),
-        "egress_hosts": sorted(manifest.egress_hosts),
+        "egress_hosts": sorted({*manifest.egress_hosts, *extra_hosts}),
     }
 
 
-def manifest_sha256(manifest: Manifest) -> str:
-    return hashlib.sha256(ledger.canonical(manifest_terms(manifest)).encode()).hexdigest()
+def manifest_sha256(manifest: Manifest, extra_hosts: Sequence[str] = ()) -> str:
+    terms = manifest_terms(manifest, extra_hosts)
+    return hashlib.sha256(ledger.canonical(terms).encode()).hexdigest()
 
 
-def screen(manifest: Manifest, language: str = "en") -> dict[str, Any]:
+def screen(
+    manifest: Manifest, language: str = "en", extra_hosts: Sequence[str] = ()
+) -> dict[str, Any]:
     """Everything the user must see before granting a connector, as data for any face."""
     return {
         "connector": manifest.id,
@@ -50,8 +58,9 @@ def screen(manifest: Manifest, language: str = "en") -> dict[str, Any]:
         "personal_data": list(manifest.personal_data),
         "purposes": list(manifest.purposes),
         "processors": [asdict(p) for p in manifest.processors],
-        "egress_hosts": list(manifest.egress_hosts),
-        "manifest_sha256": manifest_sha256(manifest),
+        "egress_hosts": sorted({*manifest.egress_hosts, *extra_hosts}),
+        "credentials": [c.label for c in manifest.credentials],
+        "manifest_sha256": manifest_sha256(manifest, extra_hosts),
     }
 
 
@@ -74,23 +83,27 @@ def render(view: dict[str, Any]) -> str:
         lines.append("  third parties: none — the data stays on this computer")
     hosts = ", ".join(view["egress_hosts"]) or "none — it makes no network connection"
     lines.append(f"  network hosts it will contact: {hosts}")
+    if view["credentials"]:
+        lines.append(
+            f"  secrets it needs (kept in your keyring only): {', '.join(view['credentials'])}"
+        )
     return "\n".join(lines)
 
 
-def state(store: Store, manifest: Manifest) -> GrantState:
+def state(store: Store, manifest: Manifest, extra_hosts: Sequence[str] = ()) -> GrantState:
     last = ledger.last(store, scope="connector", connector=manifest.id)
     if last is None:
         return "missing"
     if last.kind not in ("given", "renewed"):
         return "withdrawn"
-    if last.manifest_sha256 != manifest_sha256(manifest):
+    if last.manifest_sha256 != manifest_sha256(manifest, extra_hosts):
         return "changed"
     return "granted"
 
 
-def require(store: Store, manifest: Manifest) -> None:
+def require(store: Store, manifest: Manifest, extra_hosts: Sequence[str] = ()) -> None:
     """Refuse to run a connector the user has not granted, or whose terms changed since."""
-    current = state(store, manifest)
+    current = state(store, manifest, extra_hosts)
     if current == "granted":
         return
     reasons = {
@@ -104,16 +117,18 @@ def require(store: Store, manifest: Manifest) -> None:
     raise ConsentRequired(reasons[current], hint=f"review and grant it: cozy connect {manifest.id}")
 
 
-def grant(store: Store, manifest: Manifest, *, method: str) -> ledger.Event | None:
+def grant(
+    store: Store, manifest: Manifest, *, method: str, extra_hosts: Sequence[str] = ()
+) -> ledger.Event | None:
     """Record a grant; call inside a transaction. Nothing is recorded if already granted."""
-    current = state(store, manifest)
+    current = state(store, manifest, extra_hosts)
     if current == "granted":
         return None
     kind: ledger.EventKind = "given" if current == "missing" else "renewed"
     return ledger.append(
         store, kind=kind, scope="connector", method=method, connector=manifest.id,
-        version=manifest.version, manifest_sha256=manifest_sha256(manifest),
-        details={"screen": screen(manifest)},
+        version=manifest.version, manifest_sha256=manifest_sha256(manifest, extra_hosts),
+        details={"screen": screen(manifest, extra_hosts=extra_hosts)},
     )  # fmt: skip
 
 

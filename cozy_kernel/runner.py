@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cozy_kernel import connections, registry, terms
+from cozy_kernel import connections, egress, registry, secrets, terms
 from cozy_kernel.connector import Checkpoint, Connector, Item, Manifest, Record, Rejected
-from cozy_kernel.errors import ConnectorFailed, CozyError
+from cozy_kernel.errors import ConnectorFailed, CozyError, UsageError
 from cozy_kernel.schemas import Collection
 from cozy_kernel.store import Store, UpsertCounts
 from cozy_kernel.workspace import Workspace
@@ -148,9 +148,22 @@ def run(
     """Sync one granted connector; ``full`` ignores the cursor and refetches everything."""
     terms.require(store)
     cls = registry.get(ws, connector_id)
-    settings = connections.require(store, cls.manifest)
+    manifest = cls.manifest
+    settings = connections.require(store, manifest)
     since = None if full else store.cursor(connector_id)
-    connector: Connector = cls(settings)
+    creds = secrets.load(store, connector_id) if manifest.credentials else {}
+    missing = [c.label for c in manifest.credentials if c.name not in creds]
+    if missing:
+        raise UsageError(
+            f"connector {connector_id!r} has no {', '.join(missing)} in the keyring",
+            hint=f"run: cozy connect {connector_id}",
+        )
+    session = None
+    if manifest.kind == "api":
+        hosts = [*manifest.egress_hosts, *connections.extra_hosts(manifest, store.connection(
+            connector_id) or {})]  # fmt: skip
+        session = egress.GuardedSession(connector_id, hosts)
+    connector: Connector = cls(settings, http=session, secrets=creds)
     total = connector.estimate()
 
     run_id = store.start_run(connector_id, full=full)
@@ -158,7 +171,7 @@ def run(
     writer: Writer | None = None
     try:
         with store.transaction():
-            writer = Writer(store, run_id, cls.manifest)
+            writer = Writer(store, run_id, manifest)
             for item in connector.fetch(since):
                 if isinstance(item, Checkpoint):
                     report.cursor = item.cursor
@@ -168,12 +181,17 @@ def run(
                     progress(writer.seen, total)
             writer.finish(report.cursor)
     except CozyError as exc:
-        fail(store, run_id, str(exc))
+        fail(store, run_id, secrets.redact(str(exc), creds.values()))
+        exc.message = secrets.redact(exc.message, creds.values())
         raise
     except Exception as exc:
-        message = f"connector {connector_id!r} failed: {type(exc).__name__}: {exc}"
+        detail = secrets.redact(f"{type(exc).__name__}: {exc}", creds.values())
+        message = f"connector {connector_id!r} failed: {detail}"
         fail(store, run_id, message)
-        raise ConnectorFailed(message, hint="nothing was written") from exc
+        raise ConnectorFailed(message, hint="nothing was written") from None
+    finally:
+        if session is not None:
+            egress.save_log(store, session, run_id)
     if progress is not None:
         progress(writer.seen, total)
     return writer.fill(report)

@@ -125,8 +125,36 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO meta VALUES ('subject_id', ?)", (uuid.uuid4().hex,))
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """Names (never values) of keyring secrets, and the log of every outgoing request."""
+    _script(
+        db,
+        """
+        CREATE TABLE secret_names (
+            connector TEXT NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (connector, name)
+        );
+        CREATE TABLE egress_log (
+            id INTEGER PRIMARY KEY,
+            connector TEXT NOT NULL,
+            run_id INTEGER,
+            at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            host TEXT NOT NULL,
+            path TEXT NOT NULL,
+            status INTEGER,
+            bytes INTEGER NOT NULL,
+            ms INTEGER NOT NULL,
+            allowed INTEGER NOT NULL
+        );
+        CREATE INDEX egress_by_connector ON egress_log (connector, id)
+        """,
+    )
+
+
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -386,6 +414,7 @@ class Store:
             (connector,),
         )
         self.db.execute("DELETE FROM runs WHERE connector = ?", (connector,))
+        self.db.execute("DELETE FROM egress_log WHERE connector = ?", (connector,))
         return erased
 
     def checkpoint(self) -> None:

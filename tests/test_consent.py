@@ -33,7 +33,8 @@ GATED_API = {
 }
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
-    "doctor", "receipts", "refuse_grant", "report", "terms_status", "terms_text", "workspace",
+    "doctor", "missing_secrets", "receipts", "refuse_grant", "report", "terms_status",
+    "terms_text", "workspace",
 }  # fmt: skip
 GATED_CLI = {
     "cozy sync": ("sync", "demo-bank"),
