@@ -48,11 +48,11 @@ def resolve(manifest: Manifest, stored: Mapping[str, str]) -> dict[str, Any]:
 
 def extra_hosts(manifest: Manifest, settings: Mapping[str, str]) -> tuple[str, ...]:
     """The host of a ``base_url`` setting, which the grant must cover too."""
-    from cozy_kernel.egress import host_of
-
     url = settings.get("base_url")
     if not url or "base_url" not in {s.name for s in manifest.settings}:
         return ()
+    from cozy_kernel.egress import host_of
+
     return (host_of(url),)
 
 

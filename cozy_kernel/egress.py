@@ -73,30 +73,38 @@ class GuardedSession(requests.Session):
                 f"declare (allowed: {', '.join(sorted(self.hosts)) or 'none'})"
             )
         kwargs.setdefault("timeout", self.timeout)
+        follow = kwargs.pop("allow_redirects", True)
         start = time.monotonic()
-        response = super().send(request, **kwargs)
+        response = super().send(request, allow_redirects=False, **kwargs)
         ms = int((time.monotonic() - start) * 1000)
         size = len(response.content) if not kwargs.get("stream") else 0
         self.log.append(Request(stamp, request.method or "", host_of(url), path,
                                 response.status_code, size, ms, True))  # fmt: skip
-        return response
+        if not follow:
+            return response
+        # Follow redirects here, hop by hop, so each hop is checked and logged by ``send``.
+        history = list(self.resolve_redirects(response, request, **kwargs))
+        if not history:
+            return response
+        final = history.pop()
+        final.history = [response, *history]
+        return final
 
-
-def save_log(store: Store, session: GuardedSession, run_id: int | None) -> None:
-    """Persist the session's request log, outside the run's transaction."""
-    if not session.log:
-        return
-    with store.transaction():
-        store.db.executemany(
-            "INSERT INTO egress_log (connector, run_id, at, method, host, path, status, bytes, "
-            "ms, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (session.connector, run_id, r.at, r.method, r.host, r.path, r.status, r.bytes,
-                 r.ms, int(r.allowed))
-                for r in session.log
-            ),
-        )  # fmt: skip
-    session.log.clear()
+    def save(self, store: Store, run_id: int | None) -> None:
+        """Persist the request log, outside the run's transaction so failures keep it."""
+        if not self.log:
+            return
+        with store.transaction():
+            store.db.executemany(
+                "INSERT INTO egress_log (connector, run_id, at, method, host, path, status, "
+                "bytes, ms, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (self.connector, run_id, r.at, r.method, r.host, r.path, r.status, r.bytes,
+                     r.ms, int(r.allowed))
+                    for r in self.log
+                ),
+            )  # fmt: skip
+        self.log.clear()
 
 
 def recent(store: Store, limit: int = 200) -> list[dict[str, Any]]:

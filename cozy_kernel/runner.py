@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cozy_kernel import connections, egress, registry, secrets, terms
+from cozy_kernel import connections, registry, secrets, terms
 from cozy_kernel.connector import Checkpoint, Connector, Item, Manifest, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError, UsageError
 from cozy_kernel.schemas import Collection
 from cozy_kernel.store import Store, UpsertCounts
 from cozy_kernel.workspace import Workspace
+
+if TYPE_CHECKING:
+    from cozy_kernel.egress import GuardedSession
 
 BATCH = 20_000
 Progress = Callable[[int, int | None], None]
@@ -158,8 +161,10 @@ def run(
             f"connector {connector_id!r} has no {', '.join(missing)} in the keyring",
             hint=f"run: cozy connect {connector_id}",
         )
-    session = None
+    session: GuardedSession | None = None
     if manifest.kind == "api":
+        from cozy_kernel import egress
+
         hosts = [*manifest.egress_hosts, *connections.extra_hosts(manifest, store.connection(
             connector_id) or {})]  # fmt: skip
         session = egress.GuardedSession(connector_id, hosts)
@@ -191,7 +196,7 @@ def run(
         raise ConnectorFailed(message, hint="nothing was written") from None
     finally:
         if session is not None:
-            egress.save_log(store, session, run_id)
+            session.save(store, run_id)
     if progress is not None:
         progress(writer.seen, total)
     return writer.fill(report)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from cozy_kernel import consent, ledger, registry, terms
+from cozy_kernel import consent, egress, ledger, registry, terms
 from cozy_kernel.frames import collection_from_store
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -101,6 +101,7 @@ def build(ws: Workspace, store: Store) -> dict[str, Any]:
         "network_hosts": {c: s["egress_hosts"] for c, (_, s) in sorted(screens.items())},
         "grants_needing_review": changed,
         "telemetry": "none: Cozy Notebook sends nothing except a connector's own sync",
+        "network_requests": egress.recent(store, limit=50),
         "consent_history": [
             {k: e.as_dict()[k] for k in HISTORY_FIELDS} for e in ledger.events(store)
         ],
