@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cozy_kernel.egress import GuardedSession
 
 BATCH = 20_000
+PENDING_WINDOW_DAYS = 5
 Progress = Callable[[int, int | None], None]
 
 
@@ -61,6 +62,7 @@ class Writer:
         self.per_collection: dict[str, UpsertCounts] = defaultdict(UpsertCounts)
         self.changed: set[str] = set()
         self.rejected: list[tuple[str, str]] = []
+        self.pending_seen: set[str] = set()
         self.seen = 0
         for coll in self.colls.values():
             store.ensure_collection(coll)
@@ -92,6 +94,8 @@ class Writer:
             self.rejected.append((f"{coll.name} {coll.key}={key!r}: {exc}", ""))
             return
         self.rows[coll.name].append(row)
+        if coll.name == "bank.transactions" and record.data.get("pending"):
+            self.pending_seen.add(str(record.data[coll.key]))
         if record.raw is not None:
             self.raw[coll.name].append((str(record.data[coll.key]), record.raw))
 
@@ -122,6 +126,16 @@ class Writer:
     def finish(self, cursor: str | None = None) -> None:
         """Write what is left, mark changed collections, save the cursor and log the run."""
         self.flush()
+        if "bank.transactions" in self.colls:
+            settled = self.store.settle_pending(
+                self.connector_id, self.run_id, self.pending_seen, PENDING_WINDOW_DAYS
+            )
+            if settled:
+                counts = self.per_collection["bank.transactions"]
+                for total in (self.totals, counts):
+                    total.added = max(0, total.added - settled)
+                    total.updated += settled
+                self.changed.add("bank.transactions")
         for name in sorted(self.changed):
             self.store.bump(name)
         if cursor is not None:

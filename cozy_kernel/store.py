@@ -319,6 +319,51 @@ class Store:
             ((collection, k, connector, run_id, p) for k, p in payloads),
         )
 
+    def settle_pending(
+        self, connector: str, run_id: int, seen_pending: set[str], window_days: int
+    ) -> int:
+        """Let booked rows of this run replace pending rows the source no longer reports.
+
+        A bank often gives a booked transaction a new id; the pending row it replaces then
+        vanishes from the source. Each vanished pending row is matched one-to-one with a
+        booked row written by this run — same account and amount, booking date within
+        ``window_days`` — nearest date first, and deleted. Call inside the run's transaction.
+        """
+        table = '"bank.transactions"'
+        vanished = [
+            row
+            for row in self.db.execute(
+                f"SELECT id, account_id, julianday(date), amount FROM {table} "
+                "WHERE connector = ? AND pending = 1 AND run_id != ? ORDER BY date, id",
+                (connector, run_id),
+            )
+            if row[0] not in seen_pending
+        ]
+        if not vanished:
+            return 0
+        booked: dict[tuple[str, int], list[tuple[float, str]]] = {}
+        for tid, account, day, amount in self.db.execute(
+            f"SELECT id, account_id, julianday(date), amount FROM {table} "
+            "WHERE connector = ? AND run_id = ? AND pending = 0",
+            (connector, run_id),
+        ):
+            booked.setdefault((account, amount), []).append((day, tid))
+        replaced = []
+        for tid, account, day, amount in vanished:
+            options = booked.get((account, amount), [])
+            near = [o for o in options if abs(o[0] - day) <= window_days]
+            if not near:
+                continue
+            best = min(near, key=lambda o: (abs(o[0] - day), o[1]))
+            options.remove(best)
+            replaced.append(tid)
+        self.db.executemany(f"DELETE FROM {table} WHERE id = ?", ((t,) for t in replaced))
+        self.db.executemany(
+            "DELETE FROM raw_records WHERE collection = 'bank.transactions' AND key = ?",
+            ((t,) for t in replaced),
+        )
+        return len(replaced)
+
     def raw_payload(self, collection: str, key: str) -> bytes | None:
         row = self.db.execute(
             "SELECT payload FROM raw_records WHERE collection = ? AND key = ?", (collection, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -173,3 +174,52 @@ def test_sync_refuses_a_connector_that_is_not_connected(home: Path) -> None:
     with pytest.raises(ConsentRequired, match="grant it: cozy connect demo-bank"):
         cozy.sync("demo-bank")
     assert cozy.runs() == []
+
+
+PENDING = """
+import datetime as dt, json, os
+from decimal import Decimal
+from cozy_kernel.connector import Connector, Manifest, Record
+
+class Card(Connector):
+    manifest = Manifest(id="card", name="Card", version="1", kind="file",
+                        writes=("bank.transactions",), description={"en": "test"})
+
+    def fetch(self, since):
+        for tid, day, amount, pending in json.loads(os.environ["CARD_ROWS"]):
+            yield Record("bank.transactions", {
+                "id": tid, "account_id": "c", "date": dt.date.fromisoformat(day),
+                "amount": Decimal(amount), "currency": "EUR", "label": tid, "pending": pending})
+
+connector = Card
+"""
+
+
+def test_booked_rows_replace_the_pending_ones_they_settle_one_to_one(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_connector(home, "card", PENDING)
+    cozy.connect("card", grant=True)
+
+    def sync(*rows: tuple[str, str, str, bool]):
+        monkeypatch.setenv("CARD_ROWS", json.dumps(rows))
+        return cozy.sync("card")
+
+    # Given two identical pending coffees, a pending train ticket and a pending hotel
+    sync(
+        ("p-coffee-1", "2026-03-02", "-3.20", True),
+        ("p-coffee-2", "2026-03-02", "-3.20", True),
+        ("p-train", "2026-03-02", "-45.00", True),
+        ("p-hotel", "2026-03-01", "-99.00", True),
+    )
+    # When the bank books both coffees and the train under new ids, and still shows the hotel
+    report = sync(("b-coffee-1", "2026-03-04", "-3.20", False),
+                  ("b-coffee-2", "2026-03-04", "-3.20", False),
+                  ("b-train", "2026-03-12", "-45.00", False),
+                  ("p-hotel", "2026-03-01", "-99.00", True))  # fmt: skip
+
+    # Then each booked coffee replaced one pending coffee; the train, booked ten days later,
+    # is too far to be the same payment; the hotel is still pending
+    ids = set(cozy.frame("bank.transactions")["id"])
+    assert ids == {"b-coffee-1", "b-coffee-2", "b-train", "p-train", "p-hotel"}
+    assert (report.added, report.updated, report.unchanged) == (1, 2, 1)
