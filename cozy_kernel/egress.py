@@ -86,7 +86,7 @@ class GuardedSession(requests.Session):
         history = list(self.resolve_redirects(response, request, **kwargs))
         if not history:
             return response
-        final = history.pop()
+        final: requests.Response = history.pop()
         final.history = [response, *history]
         return final
 

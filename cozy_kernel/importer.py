@@ -92,6 +92,34 @@ def assign_ids(records: Sequence[Record]) -> list[Record]:
     return out
 
 
+def _preferred(old: Record, new: Record) -> Record:
+    """Of two records with one id: booked over pending, the later balance, else the first."""
+    if old.collection == "bank.transactions":
+        return new if old.data.get("pending") and not new.data.get("pending") else old
+    old_day, new_day = old.data.get("balance_date"), new.data.get("balance_date")
+    if new_day is not None and (old_day is None or new_day > old_day):
+        return new
+    return old
+
+
+def merge_duplicates(records: Sequence[Record]) -> list[Record]:
+    """One record per id across the statements of one import, whatever their order.
+
+    The same account appears in every statement of it, and an intraday report's pending row
+    may come with the end-of-day statement that books it.
+    """
+    chosen: dict[tuple[str, str], Record] = {}
+    order: list[tuple[str, str]] = []
+    for record in records:
+        key = (record.collection, str(record.data.get("id")))
+        if key in chosen:
+            chosen[key] = _preferred(chosen[key], record)
+        else:
+            chosen[key] = record
+            order.append(key)
+    return [chosen[k] for k in order]
+
+
 def importers(ws: Workspace) -> dict[str, type[FileImporter]]:
     found = {}
     for entry in registry.discover(ws).values():
@@ -147,8 +175,10 @@ def _parse(importer: FileImporter, statement: Statement) -> list[Record]:
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise BadInput(problems[0] + more, hint="nothing was imported")
-    if not any(r.collection == "bank.transactions" for r in records):
-        raise BadInput(f"{statement.path}: holds no transactions", hint="nothing was imported")
+    if not records:
+        raise BadInput(
+            f"{statement.path}: holds no account or transaction", hint="nothing was imported"
+        )
     return assign_ids(records)
 
 
@@ -191,7 +221,7 @@ def run(
                 connector=connector_id,
             )
     parsed = {
-        cid: [r for s in statements for r in _parse(chosen[cid]({}), s)]
+        cid: merge_duplicates([r for s in statements for r in _parse(chosen[cid]({}), s)])
         for cid, statements in plan.items()
     }
     return _write(ws, store, plan, parsed, files, chosen, method)

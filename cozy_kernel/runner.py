@@ -9,6 +9,7 @@ store is exactly as it was, and the failed run is logged afterwards. File import
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cozy_kernel import connections, registry, secrets, terms
 from cozy_kernel.connector import Checkpoint, Connector, Item, Manifest, Record, Rejected
 from cozy_kernel.errors import ConnectorFailed, CozyError, UsageError
-from cozy_kernel.schemas import Collection
+from cozy_kernel.schemas import Collection, minor_to_money
 from cozy_kernel.store import Store, UpsertCounts
 from cozy_kernel.workspace import Workspace
 
@@ -87,6 +88,8 @@ class Writer:
         if coll is None:
             self.rejected.append((f"collection {record.collection!r} is not declared", ""))
             return
+        if coll.name == "bank.accounts":
+            record = self._keep_newer_balance(record)
         try:
             row = self.encoders[coll.name](record.data)
         except ValueError as exc:
@@ -99,13 +102,29 @@ class Writer:
         if record.raw is not None:
             self.raw[coll.name].append((str(record.data[coll.key]), record.raw))
 
+    def _keep_newer_balance(self, record: Record) -> Record:
+        """An older statement imported late must not roll an account's balance back."""
+        stored = self.store.account_balance(str(record.data.get("id")))
+        if stored is None:
+            return record
+        minor, day = stored
+        new_day = record.data.get("balance_date")
+        if new_day is not None and new_day.isoformat() >= day:
+            return record
+        kept = {**record.data, "balance": minor_to_money(minor), "balance_date": date_of(day)}
+        return Record(record.collection, kept, record.raw)
+
     def flush(self) -> None:
         for coll in self.colls.values():
             self._flush(coll)
 
     def _flush(self, coll: Collection) -> None:
         rows = self.rows.pop(coll.name, [])
-        counts, conflicts = self.store.upsert(coll, rows, self.connector_id, self.run_id)
+        counts, conflicts, twice = self.store.upsert(coll, rows, self.connector_id, self.run_id)
+        self.rejected.extend(
+            (f"{coll.name} {coll.key}={k!r} appears twice in one run; the first was kept", "")
+            for k in twice
+        )
         raw = self.raw.pop(coll.name, [])
         if conflicts:
             held = set(conflicts)
@@ -214,6 +233,10 @@ def run(
     if progress is not None:
         progress(writer.seen, total)
     return writer.fill(report)
+
+
+def date_of(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
 
 
 def fail(store: Store, run_id: int, message: str) -> None:

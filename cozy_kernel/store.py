@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -259,15 +260,28 @@ class Store:
 
     def upsert(
         self, coll: Collection, rows: Sequence[tuple[Any, ...]], connector: str, run_id: int
-    ) -> tuple[UpsertCounts, list[str]]:
+    ) -> tuple[UpsertCounts, list[str], list[str]]:
         """Insert new rows and update changed ones by key; call inside a transaction.
 
         Rows go through a temporary staging table so that added / updated / unchanged are
         counted by set operations rather than row by row. A key already held by another
-        connector is refused (returned as a list of keys), never overwritten.
+        connector is refused (returned as a list of keys), never overwritten; a key given twice
+        in one batch is written once and returned in the third list.
         """
         if not rows:
-            return UpsertCounts(), []
+            return UpsertCounts(), [], []
+        position = [f.name for f in coll.fields].index(coll.key)
+        counts = Counter(row[position] for row in rows)
+        twice = {k for k, n in counts.items() if n > 1}
+        if twice:
+            # The staging table would keep only the last copy and miscount: keep the first.
+            seen: set[Any] = set()
+            unique = []
+            for row in rows:
+                if row[position] not in seen:
+                    seen.add(row[position])
+                    unique.append(row)
+            rows = unique
         names = coll.columns
         stage = f'temp."stage.{coll.name}"'
         key = coll.key
@@ -306,7 +320,7 @@ class Store:
             f"WHERE {changed}"
         )
         unchanged = len(rows) - len(conflicts) - added - updated
-        return UpsertCounts(added, updated, unchanged), conflicts
+        return UpsertCounts(added, updated, unchanged), conflicts, sorted(twice)
 
     def upsert_raw(
         self, collection: str, payloads: Sequence[tuple[str, bytes]], connector: str, run_id: int
@@ -363,6 +377,17 @@ class Store:
             ((t,) for t in replaced),
         )
         return len(replaced)
+
+    def account_balance(self, account_id: str) -> tuple[int, str] | None:
+        """The stored balance (minor units) and its date, if the account has one."""
+        if self.counter("bank.accounts") is None:
+            return None
+        row = self.db.execute(
+            'SELECT balance, balance_date FROM "bank.accounts" WHERE id = ? '
+            "AND balance IS NOT NULL AND balance_date IS NOT NULL",
+            (account_id,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def raw_payload(self, collection: str, key: str) -> bytes | None:
         row = self.db.execute(

@@ -398,10 +398,15 @@ NO_NETWORK = r"""
 import json, sys
 seen = []
 
+# Creating or binding a socket stays on the machine (urllib3 probes IPv6 that way when it
+# loads); reaching out takes a connect, a name lookup or a send.
+REACH_OUT = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto",
+             "socket.sendmsg", "http.client.connect", "urllib.Request", "ftplib.connect",
+             "smtplib.connect")
+
 def hook(event, args):
-    if event.startswith(("socket.", "http.client.", "urllib.", "ftplib.", "smtplib.")):
-        if event != "socket.__new__" or args[1] != 1:  # AF_UNIX sockets stay on the machine
-            seen.append(f"{event} {args!r}"[:200])
+    if event in REACH_OUT:
+        seen.append(f"{event} {args!r}"[:200])
 
 sys.addaudithook(hook)
 from cozy_kernel.cli import cli

@@ -13,7 +13,7 @@ from cozy_kernel.importer import assign_ids, normalise_label
 from tests.conftest import run_cozy, write_connector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qif"
-GREEDY = '''
+GREEDY = """
 from cozy_kernel.importer import FileImporter
 from cozy_kernel.connector import Manifest
 
@@ -27,7 +27,7 @@ class Greedy(FileImporter):
         return True
 
 connector = Greedy
-'''
+"""
 
 
 def test_a_file_claimed_twice_names_both_importers(home: Path) -> None:
@@ -79,10 +79,8 @@ def test_several_files_import_together_or_not_at_all(home: Path, tmp_path: Path)
     assert result.code == 4 and "bad.qif:line 2" in result.err
     assert cozy.collections() == []
     assert not (home / "raw" / "qif").exists() or not list((home / "raw" / "qif").iterdir())
-    good = run_cozy(
-        home, "import", str(FIXTURES / "uk_barclays.qif"), str(FIXTURES / "de_sparkasse_cp1252.qif"),
-        "--account", "Mine", "--yes", "--json",
-    )  # fmt: skip
+    both = [str(FIXTURES / "uk_barclays.qif"), str(FIXTURES / "de_sparkasse_cp1252.qif")]
+    good = run_cozy(home, "import", *both, "--account", "Mine", "--yes", "--json")
     assert good.code == 0, good.err
     report = json.loads(good.out)
     assert report["runs"][0]["added"] == 6 + 1  # six transactions, one account (--account)
@@ -121,3 +119,72 @@ def test_composite_ids_count_identical_twins_per_statement() -> None:
     assert again == ids[:2]
     kept = Record("bank.transactions", {"id": "bank-given", "label": "x"})
     assert assign_ids([kept]) == [kept]
+
+
+JSONBANK = '''
+import datetime as dt, json
+from decimal import Decimal
+from cozy_kernel.importer import FileImporter
+from cozy_kernel.connector import Manifest, Record
+
+class JsonBank(FileImporter):
+    """One JSON statement: {"balance": [amount, day], "rows": [[id, day, amount, pending]]}."""
+    formats = "JSON statements"
+    manifest = Manifest(id="jsonbank", name="JSON bank", version="1", kind="file",
+                        writes=("bank.accounts", "bank.transactions"), description={"en": "x"})
+
+    @classmethod
+    def identify(cls, name, head):
+        return name.endswith(".jsonbank")
+
+    def parse(self, statement):
+        doc = json.loads(statement.data)
+        amount, day = doc["balance"]
+        yield Record("bank.accounts", {"id": "j", "name": "J", "currency": "EUR",
+                                       "balance": Decimal(amount),
+                                       "balance_date": dt.date.fromisoformat(day)})
+        for tid, day, amount, pending in doc["rows"]:
+            yield Record("bank.transactions", {
+                "id": tid, "account_id": "j", "date": dt.date.fromisoformat(day),
+                "amount": Decimal(amount), "currency": "EUR", "label": tid,
+                "pending": pending})
+
+connector = JsonBank
+'''
+
+
+def statement(folder: Path, name: str, balance: tuple[str, str], *rows: tuple) -> str:
+    path = folder / f"{name}.jsonbank"
+    path.write_text(json.dumps({"balance": balance, "rows": rows}))
+    return str(path)
+
+
+def test_an_older_statement_never_rolls_the_balance_back(home: Path, tmp_path: Path) -> None:
+    write_connector(home, "jsonbank", JSONBANK)
+    march = statement(tmp_path, "march", ("120.00", "2026-03-31"), ("m1", "2026-03-05", "-5.00",
+                                                                     False))  # fmt: skip
+    february = statement(tmp_path, "february", ("80.00", "2026-02-28"),
+                         ("f1", "2026-02-05", "-7.00", False))  # fmt: skip
+
+    assert run_cozy(home, "import", march, "--yes").code == 0
+    assert run_cozy(home, "import", february, "--yes").code == 0
+
+    account = cozy.frame("bank.accounts").set_index("id").loc["j"]
+    assert account["balance"] == Decimal("120.00")
+    assert account["balance_date"] == dt.datetime(2026, 3, 31)
+    assert set(cozy.frame("bank.transactions")["id"]) == {"m1", "f1"}
+
+
+def test_the_booked_copy_wins_whatever_the_order_of_files(home: Path, tmp_path: Path) -> None:
+    write_connector(home, "jsonbank", JSONBANK)
+    end_of_day = statement(tmp_path, "eod", ("50.00", "2026-03-02"),
+                           ("t1", "2026-03-02", "-9.99", False))  # fmt: skip
+    intraday = statement(tmp_path, "intraday", ("59.99", "2026-03-01"),
+                         ("t1", "2026-03-02", "-9.99", True))  # fmt: skip
+
+    result = run_cozy(home, "import", end_of_day, intraday, "--yes")
+
+    assert result.code == 0, result.err
+    tx = cozy.frame("bank.transactions").set_index("id")
+    assert not tx.loc["t1", "pending"]
+    assert cozy.frame("bank.accounts").set_index("id").loc["j", "balance"] == Decimal("50.00")

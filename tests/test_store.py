@@ -42,9 +42,9 @@ def test_store_is_private_in_wal_mode_at_the_latest_schema(store: Store) -> None
 
 def test_upsert_counts_added_updated_unchanged(store: Store) -> None:
     with store.transaction():
-        first, _ = store.upsert(BANK_ACCOUNTS, [account("a", "A"), account("b", "B")], "x", 1)
+        first, _, _ = store.upsert(BANK_ACCOUNTS, [account("a", "A"), account("b", "B")], "x", 1)
     with store.transaction():
-        second, _ = store.upsert(
+        second, _, _ = store.upsert(
             BANK_ACCOUNTS, [account("a", "A"), account("b", "B2"), account("c", "C")], "x", 2
         )
 
@@ -58,7 +58,7 @@ def test_keys_of_another_connector_are_returned_not_overwritten(store: Store) ->
     with store.transaction():
         store.upsert(BANK_ACCOUNTS, [account("a", "A")], "x", 1)
     with store.transaction():
-        counts, conflicts = store.upsert(BANK_ACCOUNTS, [account("a", "Mine")], "y", 2)
+        counts, conflicts, _ = store.upsert(BANK_ACCOUNTS, [account("a", "Mine")], "y", 2)
 
     assert conflicts == ["a"]
     assert (counts.added, counts.updated, counts.unchanged) == (0, 0, 0)
@@ -94,3 +94,17 @@ def test_reopening_does_not_migrate_again(home: Path) -> None:
     first.close()
 
     assert Store(ws.db_path).store_id == store_id
+
+
+def test_a_key_given_twice_in_one_batch_is_written_once_and_reported(store: Store) -> None:
+    with store.transaction():
+        counts, _, twice = store.upsert(
+            BANK_ACCOUNTS, [account("a", "First"), account("a", "Second"), account("b", "B")],
+            "x", 1,
+        )  # fmt: skip
+
+    assert twice == ["a"]
+    assert (counts.added, counts.updated, counts.unchanged) == (2, 0, 0)
+    assert store.db.execute('SELECT name FROM "bank.accounts" WHERE id = ?', ("a",)).fetchone() == (
+        "First",
+    )
