@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import csv_import
+import ofx_import
+
 import cozy_kernel as cozy
 from cozy_connectors.demo_bank import DemoBank
 from cozy_kernel.connections import resolve
@@ -111,7 +114,10 @@ def ratio_line(label: str, ratio: float, target: float | None = None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="demo transactions")
-    rows = parser.parse_args().rows
+    parser.add_argument("--ofx-rows", type=int, default=100_000, help="OFX transactions")
+    parser.add_argument("--csv-rows", type=int, default=1_000_000, help="CSV lines")
+    args = parser.parse_args()
+    rows = args.rows
     shutil.rmtree(BENCH, ignore_errors=True)
     BENCH.mkdir()
     home = BENCH / "home"
@@ -151,10 +157,22 @@ def main() -> None:
     print(f"  {'baseline: python -c pass':<26}{pass_s * 1000:8.1f} ms")
     print(ratio_line("import / baseline", imports, IMPORT_TARGET))
 
+    print(f"\n[d] OFX import of {args.ofx_rows:,} transactions; baseline: ofxtools parsing alone")
+    ofx = ofx_import.run(args.ofx_rows)
+    print(f"  {'cozy import':<26}{ofx['import_s']:8.2f} s")
+    print(f"  {'baseline: ofxtools':<26}{ofx['ofxtools_s']:8.2f} s")
+    print(ratio_line("import / ofxtools", ofx["ratio"], ofx_import.TARGET))
+
+    print(f"\n[e] CSV import of {args.csv_rows:,} lines (a French bank's export)")
+    csv = csv_import.run(args.csv_rows)
+    print(f"  {'cozy import':<26}{csv['seconds']:8.2f} s  {csv['rows_per_s']:,.0f} rows/s")
+
     print("\n== summary ==")
     print(ratio_line("sync / bare floor", sync) + f"  ({written / sync_s:,.0f} rows/s)")
     print(ratio_line("frame / bare pyarrow", frame, FRAME_TARGET))
     print(ratio_line("import / python -c pass", imports, IMPORT_TARGET))
+    print(ratio_line("OFX import / ofxtools", ofx["ratio"], ofx_import.TARGET))
+    print(f"  {'CSV import':<26}{csv['rows_per_s']:8,.0f} rows/s")
 
 
 if __name__ == "__main__":

@@ -149,6 +149,16 @@ def connect(
         return stored
 
 
+def link(connector_id: str, *, home: Home = None) -> str:
+    """Set up access at the connector's service (e.g. open a bank authorisation link).
+
+    Returns what to tell the user — often a link to open — or an empty string when the
+    connector needs no such step. ``cozy connect`` runs it after connecting.
+    """
+    with session(home) as (ws, store):
+        return _runner.link(ws, store, connector_id)
+
+
 def missing_secrets(connector_id: str, *, home: Home = None) -> list[dict[str, str]]:
     """The credentials a connector still needs (name, label, help): never their values."""
     from cozy_kernel import secrets as _secrets

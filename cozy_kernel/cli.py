@@ -115,7 +115,11 @@ def connect(
             connector_id, settings, grant=True, secrets=secrets, home=ctx.home, method="cli"
         )
     shown = ", ".join(f"{k}={v}" for k, v in sorted(stored.items())) or "default settings"
-    click.echo(f"connected {connector_id} ({shown}); next: cozy sync {connector_id}")
+    click.echo(f"connected {connector_id} ({shown})")
+    message = api.link(connector_id, home=ctx.home)
+    if message:
+        click.echo(message)
+    click.echo(f"next: cozy sync {connector_id}")
 
 
 def _secrets_from(connector_id: str, envs: dict[str, str], home: str | None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from cozy_kernel.schemas import BUILTIN, Collection
 if TYPE_CHECKING:
     import requests
 
-    from cozy_kernel.secrets import Secret
+    from cozy_kernel.secrets import Secret, Vault
 
 ConnectorKind = Literal["file", "api", "demo"]
 SettingKind = Literal["text", "int", "decimal", "bool", "date"]
@@ -155,6 +155,14 @@ Item = Record | Rejected | Checkpoint
 
 
 @dataclass(frozen=True)
+class Link:
+    """What linking an account at a service produced: settings to keep and what to tell."""
+
+    settings: Mapping[str, str] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Health:
     """A connector's own view of whether it can run (``cozy doctor``)."""
 
@@ -173,13 +181,22 @@ class Connector:
         settings: Mapping[str, Any],
         *,
         http: requests.Session | None = None,
-        secrets: Mapping[str, Secret] | None = None,
+        secrets: Vault | None = None,
     ) -> None:
         """``http`` is the egress-guarded session and ``secrets`` the keyring's values: an
         ``api`` connector reaches the network and its credentials only through these."""
         self.settings = dict(settings)
         self.http = http
-        self.secrets = dict(secrets or {})
+        self.secrets: Mapping[str, Secret] = secrets if secrets is not None else {}
+        self.vault = secrets
+
+    def link(self) -> Link | None:
+        """Set up access at the service once connected (e.g. a bank authorisation link).
+
+        Called by ``connect``; returns settings to keep and a message for the user, or None
+        when the connector needs no such step.
+        """
+        return None
 
     def fetch(self, since: str | None) -> Iterator[Item]:
         """Yield records from ``since`` (the last checkpoint; ``None`` means everything)."""

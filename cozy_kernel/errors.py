@@ -59,6 +59,12 @@ class GrantRequired(ConsentRequired):
         self.connector = connector
 
 
+class ReconnectNeeded(ConsentRequired):
+    """The user's access at a third party lapsed (a bank's 90-day consent, a revoked token)."""
+
+    reason = "reconnect-needed"
+
+
 class BadInput(CozyError):
     """Input data or settings are malformed; the message names the field or file."""
 

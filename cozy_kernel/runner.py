@@ -187,21 +187,8 @@ def run(
     manifest = cls.manifest
     settings = connections.require(store, manifest)
     since = None if full else store.cursor(connector_id)
-    creds = secrets.load(store, connector_id) if manifest.credentials else {}
-    missing = [c.label for c in manifest.credentials if c.name not in creds]
-    if missing:
-        raise UsageError(
-            f"connector {connector_id!r} has no {', '.join(missing)} in the keyring",
-            hint=f"run: cozy connect {connector_id}",
-        )
-    session: GuardedSession | None = None
-    if manifest.kind == "api":
-        from cozy_kernel import egress
-
-        hosts = [*manifest.egress_hosts, *connections.extra_hosts(manifest, store.connection(
-            connector_id) or {})]  # fmt: skip
-        session = egress.GuardedSession(connector_id, hosts)
-    connector: Connector = cls(settings, http=session, secrets=creds)
+    session, vault = equip(store, manifest)
+    connector: Connector = cls(settings, http=session, secrets=vault)
     total = connector.estimate()
 
     run_id = store.start_run(connector_id, full=full)
@@ -219,20 +206,67 @@ def run(
                     progress(writer.seen, total)
             writer.finish(report.cursor)
     except CozyError as exc:
-        fail(store, run_id, secrets.redact(str(exc), creds.values()))
-        exc.message = secrets.redact(exc.message, creds.values())
+        fail(store, run_id, secrets.redact(str(exc), vault.values()))
+        exc.message = secrets.redact(exc.message, vault.values())
         raise
     except Exception as exc:
-        detail = secrets.redact(f"{type(exc).__name__}: {exc}", creds.values())
+        detail = secrets.redact(f"{type(exc).__name__}: {exc}", vault.values())
         message = f"connector {connector_id!r} failed: {detail}"
         fail(store, run_id, message)
         raise ConnectorFailed(message, hint="nothing was written") from None
     finally:
+        vault.remember()
         if session is not None:
             session.save(store, run_id)
     if progress is not None:
         progress(writer.seen, total)
     return writer.fill(report)
+
+
+def equip(store: Store, manifest: Manifest) -> tuple[GuardedSession | None, secrets.Vault]:
+    """What a connector may use: the egress-guarded session (api connectors) and its secrets."""
+    creds = secrets.load(store, manifest.id) if manifest.credentials else {}
+    missing = [c.label for c in manifest.credentials if c.name not in creds]
+    if missing:
+        raise UsageError(
+            f"connector {manifest.id!r} has no {', '.join(missing)} in the keyring",
+            hint=f"run: cozy connect {manifest.id}",
+        )
+    session: GuardedSession | None = None
+    if manifest.kind == "api":
+        from cozy_kernel import egress
+
+        stored = store.connection(manifest.id) or {}
+        hosts = [*manifest.egress_hosts, *connections.extra_hosts(manifest, stored)]
+        session = egress.GuardedSession(manifest.id, hosts)
+    return session, secrets.Vault(store, manifest.id, creds)
+
+
+def link(ws: Workspace, store: Store, connector_id: str) -> str:
+    """Run a connector's link step (e.g. a bank authorisation) and keep what it returns."""
+    terms.require(store)
+    cls = registry.get(ws, connector_id)
+    settings = connections.require(store, cls.manifest)
+    session, vault = equip(store, cls.manifest)
+    try:
+        result = cls(settings, http=session, secrets=vault).link()
+    except CozyError as exc:
+        exc.message = secrets.redact(exc.message, vault.values())
+        raise
+    except Exception as exc:
+        detail = secrets.redact(f"{type(exc).__name__}: {exc}", vault.values())
+        raise ConnectorFailed(f"connector {connector_id!r} could not link: {detail}") from None
+    finally:
+        vault.remember()
+        if session is not None:
+            session.save(store, None)
+    if result is None:
+        return ""
+    if result.settings:
+        with store.transaction():
+            stored = store.connection(connector_id) or {}
+            store.save_connection(connector_id, {**stored, **result.settings})
+    return result.message
 
 
 def date_of(text: str) -> dt.date:

@@ -58,6 +58,46 @@ class Secret:
         return hash(self._value)
 
 
+class Vault(Mapping[str, Secret]):
+    """A connector's secrets during one run; ``put`` keeps a new one (a refreshed token).
+
+    New values go to the keyring at once — a token the service already rotated must not be
+    lost if the run then fails — and their names reach the store after the run, outside its
+    transaction, through :meth:`remember`.
+    """
+
+    def __init__(self, store: Store, connector: str, values: Mapping[str, Secret]) -> None:
+        self._store = store
+        self._connector = connector
+        self._values = dict(values)
+        self._added: set[str] = set()
+
+    def __getitem__(self, name: str) -> Secret:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def put(self, name: str, value: str) -> None:
+        backend().set_password(_service(self._store, self._connector), name, value)
+        self._values[name] = Secret(value)
+        self._added.add(name)
+
+    def remember(self) -> None:
+        """Record the names of the secrets added during the run; call outside its transaction."""
+        if not self._added:
+            return
+        with self._store.transaction():
+            self._store.db.executemany(
+                "INSERT INTO secret_names VALUES (?, ?) ON CONFLICT DO NOTHING",
+                ((self._connector, name) for name in sorted(self._added)),
+            )
+        self._added.clear()
+
+
 def backend() -> Any:
     """The keyring to use: the encrypted file when a key is set, else the system's."""
     import keyring

@@ -27,6 +27,7 @@ GATED_API = {
     "frame": lambda: cozy.frame("bank.transactions"),
     "collections": lambda: cozy.collections(),
     "sync": lambda: cozy.sync("demo-bank"),
+    "link": lambda: cozy.link("demo-bank"),
     "connect": lambda: cozy.connect("demo-bank", grant=True),
     "runs": lambda: cozy.runs(),
     "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
