@@ -206,3 +206,41 @@ def test_secret_values_hide_from_repr_and_redact_in_every_spelling() -> None:
     assert TOKEN not in repr(secret) and TOKEN not in str(secret) and TOKEN not in f"{[secret]}"
     assert "***" in secrets.redact(text, [secret])
     assert all(form not in secrets.redact(text + TOKEN, [secret]) for form in secrets.forms(TOKEN))
+
+
+ROTATING = """
+from cozy_kernel.connector import Connector, Credential, Link, Manifest, Record, Setting
+
+class Rotating(Connector):
+    manifest = Manifest(
+        id="rotating", name="Rotating", version="1", kind="api", writes=("bank.accounts",),
+        settings=(Setting("base_url", "Service address"), Setting("linked", "Linked")),
+        credentials=(Credential("token", "API token"),), description={"en": "rotates"},
+    )
+
+    def link(self):
+        return Link({"linked": "yes"}, "Open https://bank.example/authorise to finish")
+
+    def fetch(self, since):
+        assert self.settings["linked"] == "yes"
+        self.vault.put("token", "rotated-" + self.secrets["token"].reveal())
+        raise RuntimeError("service down after rotating " + self.secrets["token"].reveal())
+
+connector = Rotating
+"""
+
+
+def test_link_keeps_its_settings_and_a_rotated_secret_survives_a_failed_run(
+    home: Path, server: str, keyring_file: Path
+) -> None:
+    write_connector(home, "rotating", ROTATING)
+    connected = run_cozy(home, "connect", "rotating", "--set", f"base_url={server}",
+                         "--secret-env", "token=BANK_TOKEN", "--yes")  # fmt: skip
+    assert connected.code == 0, connected.err
+    assert "Open https://bank.example/authorise to finish" in connected.out
+
+    failed = run_cozy(home, "sync", "rotating")
+
+    assert failed.code == 1 and "service down after rotating ***" in failed.err
+    kept = secrets.load(Store(home / "cozy.db"), "rotating")
+    assert kept["token"].reveal() == "rotated-" + TOKEN
