@@ -46,6 +46,9 @@ def _emit_json(value: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
     """Cozy Notebook: your own data, in your own store, in your own notebooks."""
+    if home is not None:
+        # Code that resolves the workspace itself (a connector's saved profiles) must agree.
+        os.environ["COZY_HOME"] = str(Path(home).expanduser().absolute())
     ctx.obj = Context(home, debug)
 
 

@@ -17,6 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,8 +68,11 @@ class FileImporter(Connector):
         raise UsageError(f"{self.manifest.id} imports files: cozy import PATH")
 
 
+@lru_cache(maxsize=65536)
 def normalise_label(label: str) -> str:
     """Compare labels the way a person would: no accents, no case, single spaces."""
+    if label.isascii():  # most labels: skip the per-character Unicode walk
+        return " ".join(label.casefold().split())
     decomposed = unicodedata.normalize("NFKD", label)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(bare.casefold().split())
