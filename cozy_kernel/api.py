@@ -62,6 +62,25 @@ def frame(
         )
 
 
+def edit(name: str, key: str, /, *, home: Home = None, **values: Any) -> dict[str, Any]:
+    """Set fields of one row to your own values (``category="groceries"``).
+
+    Your edits are kept apart from what connectors bring, so no sync ever overwrites them.
+    """
+    from cozy_kernel import edits as _edits
+
+    with session(home) as (_, store):
+        return _edits.edit(store, name, key, values)
+
+
+def revert(name: str, key: str, /, *fields: str, home: Home = None) -> int:
+    """Drop your edits of these fields of one row (all of them if none are named)."""
+    from cozy_kernel import edits as _edits
+
+    with session(home) as (_, store):
+        return _edits.revert(store, name, key, list(fields))
+
+
 def collections(*, home: Home = None) -> list[dict[str, Any]]:
     """The collections the workspace holds, with their row counts and fields."""
     from cozy_kernel.frames import collection_from_store

@@ -338,6 +338,49 @@ def frame(
 
 
 @cli.command()
+@click.argument("name")
+@click.argument("key")
+@click.option(
+    "--set",
+    "pairs",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Your value for a field (empty for none); repeatable.",
+)
+@click.option(
+    "--revert",
+    "reverts",
+    multiple=True,
+    metavar="FIELD",
+    help="Show the source's value again for this field; repeatable.",
+)
+@pass_ctx
+def edit(
+    ctx: Context, name: str, key: str, pairs: tuple[str, ...], reverts: tuple[str, ...]
+) -> None:
+    """Set fields of one row to your own values; no sync overwrites them."""
+    from cozy_kernel import api
+    from cozy_kernel.connections import parse_assignments
+    from cozy_kernel.frames import collection_from_store
+    from cozy_kernel.schemas import parse_text
+
+    if not pairs and not reverts:
+        raise UsageError("give --set FIELD=VALUE or --revert FIELD")
+    if pairs:
+        with api.session(ctx.home) as (_, store):
+            coll = collection_from_store(store, name)
+            values = {
+                f: parse_text(coll.field(f), text)
+                for f, text in parse_assignments(list(pairs)).items()
+            }
+        api.edit(name, key, home=ctx.home, **values)
+        click.echo(f"edited {name} {key}: {', '.join(sorted(values))}")
+    if reverts:
+        count = api.revert(name, key, *reverts, home=ctx.home)
+        click.echo(f"reverted {count} field(s) of {name} {key}")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def doctor(ctx: Context, as_json: bool) -> None:

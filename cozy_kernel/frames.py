@@ -114,7 +114,9 @@ def _read_store(ws: Workspace, coll: Collection, store_id: str) -> tuple[pa.Tabl
         # SQLite has no column types to report: the driver infers them from the first batch,
         # so one batch must hold every row or a column that starts with NULLs is typed wrong.
         cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(count, 1))})
-        cur.execute(f"SELECT {', '.join(schema.names)} FROM {coll.table}")
+        cur.execute("SELECT DISTINCT field FROM edits WHERE collection = ?", (coll.name,))
+        edited = {r[0] for r in cur.fetchall()} & set(schema.names)
+        cur.execute(_select(coll, schema.names, edited), [coll.name] * len(edited))
         raw = cur.fetch_arrow_table()
         conn.rollback()
     columns = [
@@ -123,6 +125,22 @@ def _read_store(ws: Workspace, coll: Collection, store_id: str) -> tuple[pa.Tabl
     table = pa.Table.from_arrays(columns, schema=schema)
     order = [(name, "ascending") for name in coll.order_by]
     return table.sort_by(order), counter
+
+
+def _select(coll: Collection, names: Sequence[str], edited: set[str]) -> str:
+    """The rows with the user's edits laid over the source's values, field by field."""
+    columns, joins = [], []
+    for i, name in enumerate(names):
+        if name not in edited:
+            columns.append(f"t.{name}")
+            continue
+        alias = f"e{i}"
+        columns.append(f"CASE WHEN {alias}.key IS NULL THEN t.{name} ELSE {alias}.value END")
+        joins.append(
+            f"LEFT JOIN edits {alias} ON {alias}.collection = ? AND {alias}.field = '{name}' "
+            f"AND {alias}.key = t.{coll.key}"
+        )
+    return f"SELECT {', '.join(columns)} FROM {coll.table} t {' '.join(joins)}"
 
 
 def _tag(store_id: str, counter: int) -> dict[bytes, bytes]:

@@ -125,6 +125,40 @@ class Collection:
         return encode
 
 
+def encode_field(f: Field, value: Any) -> Any:
+    """One value as the store keeps it, or ``ValueError`` naming the field."""
+    if value is None:
+        if not f.nullable:
+            raise ValueError(f"field {f.name!r} is required")
+        return None
+    try:
+        return _ENCODERS[f.kind](value)
+    except (TypeError, ValueError, InvalidOperation) as exc:
+        raise ValueError(f"field {f.name!r}: {exc}") from None
+
+
+def parse_text(f: Field, text: str) -> Any:
+    """A value typed on a command line, read as the field's kind ("" means empty)."""
+    if text == "":
+        return None
+    try:
+        if f.kind == "date":
+            return dt.date.fromisoformat(text)
+        if f.kind == "timestamp":
+            return dt.datetime.fromisoformat(text)
+        if f.kind == "money":
+            return Decimal(text)
+        if f.kind == "int":
+            return int(text)
+        if f.kind == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+    except (ValueError, InvalidOperation):
+        raise BadInput(f"field {f.name!r}: {text!r} is not a {f.kind}") from None
+    return text
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {type(value).__name__}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cozy_kernel.errors import IntegrityError, StoreBusy
+from cozy_kernel.errors import IntegrityError, StoreBusy, unknown
 from cozy_kernel.schemas import SQL_TYPES, Collection
 
 BUSY_TIMEOUT_S = 120.0
@@ -154,8 +154,25 @@ def _v3(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4(db: sqlite3.Connection) -> None:
+    """The user's own edits, kept apart so that no sync or import can overwrite them."""
+    _script(
+        db,
+        """
+        CREATE TABLE edits (
+            collection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value,
+            at TEXT NOT NULL,
+            PRIMARY KEY (collection, field, key)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -378,6 +395,40 @@ class Store:
         )
         return len(replaced)
 
+    def edit(self, coll: Collection, key: str, values: dict[str, Any]) -> None:
+        """Record the user's values for some fields of one row; inside a transaction."""
+        exists = self.db.execute(
+            f"SELECT 1 FROM {coll.table} WHERE {coll.key} = ?", (key,)
+        ).fetchone()
+        if exists is None:
+            raise unknown(f"{coll.name} {coll.key}", key, [])
+        now = _now()
+        self.db.executemany(
+            "INSERT INTO edits VALUES (?, ?, ?, ?, ?) ON CONFLICT (collection, field, key) "
+            "DO UPDATE SET value = excluded.value, at = excluded.at",
+            ((coll.name, key, field, value, now) for field, value in values.items()),
+        )
+        self.bump(coll.name)
+
+    def revert(self, coll: Collection, key: str, fields: list[str]) -> int:
+        """Drop the user's values so the source's show again; inside a transaction."""
+        marks = ", ".join("?" for _ in fields)
+        cur = self.db.execute(
+            f"DELETE FROM edits WHERE collection = ? AND key = ? AND field IN ({marks})",
+            (coll.name, key, *fields),
+        )
+        if cur.rowcount:
+            self.bump(coll.name)
+        return cur.rowcount
+
+    def edited_fields(self, name: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT field FROM edits WHERE collection = ? ORDER BY field", (name,)
+            )
+        ]
+
     def account_balance(self, account_id: str) -> tuple[int, str] | None:
         """The stored balance (minor units) and its date, if the account has one."""
         if self.counter("bank.accounts") is None:
@@ -485,6 +536,17 @@ class Store:
         )
         self.db.execute("DELETE FROM runs WHERE connector = ?", (connector,))
         self.db.execute("DELETE FROM egress_log WHERE connector = ?", (connector,))
+        for name in erased:
+            key = json.loads(
+                self.db.execute(
+                    "SELECT schema FROM collections WHERE name = ?", (name,)
+                ).fetchone()[0]
+            )["key"]
+            self.db.execute(
+                "DELETE FROM edits WHERE collection = ? "
+                f'AND key NOT IN (SELECT {key} FROM "{name}")',
+                (name,),
+            )  # fmt: skip
         return erased
 
     def checkpoint(self) -> None:

@@ -28,6 +28,8 @@ GATED_API = {
     "collections": lambda: cozy.collections(),
     "sync": lambda: cozy.sync("demo-bank"),
     "link": lambda: cozy.link("demo-bank"),
+    "edit": lambda: cozy.edit("bank.transactions", "x", category="food"),
+    "revert": lambda: cozy.revert("bank.transactions", "x"),
     "connect": lambda: cozy.connect("demo-bank", grant=True),
     "runs": lambda: cozy.runs(),
     "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
@@ -44,6 +46,7 @@ GATED_CLI = {
     "cozy collections": ("collections",),
     "cozy runs": ("runs",),
     "cozy import": ("import", __file__, "--yes"),
+    "cozy edit": ("edit", "bank.transactions", "x", "--set", "category=food"),
 }
 ALLOWED_CLI = {
     "cozy terms show", "cozy terms status", "cozy terms accept", "cozy terms decline",
