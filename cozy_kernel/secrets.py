@@ -16,6 +16,7 @@ import base64
 import os
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cozy_kernel.errors import CozyError
@@ -98,19 +99,25 @@ class Vault(Mapping[str, Secret]):
         self._added.clear()
 
 
+@lru_cache(maxsize=4)
+def _encrypted_file(key: str, path: str | None) -> Any:
+    """One unlocked encrypted-file keyring per process: each unlock costs a slow Argon2 run."""
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    ring = CryptFileKeyring()
+    ring.keyring_key = key
+    if path:
+        ring.file_path = path
+    return ring
+
+
 def backend() -> Any:
     """The keyring to use: the encrypted file when a key is set, else the system's."""
     import keyring
 
     key = os.environ.get(ENV_KEY)
     if key:
-        from keyrings.cryptfile.cryptfile import CryptFileKeyring
-
-        ring = CryptFileKeyring()
-        ring.keyring_key = key
-        if os.environ.get(ENV_FILE):
-            ring.file_path = os.environ[ENV_FILE]
-        return ring
+        return _encrypted_file(key, os.environ.get(ENV_FILE))
     ring = keyring.get_keyring()
     chained = getattr(ring, "backends", None)
     usable = [ring] if chained is None else list(chained)
