@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from cozy_kernel.errors import ConsentRequired
+from cozy_kernel.secrets import Secret, redact
 from cozy_kernel.store import Store
 
 
@@ -49,13 +50,29 @@ def host_of(url: str) -> str:
 class GuardedSession(requests.Session):
     """A ``requests`` session limited to an allow-list of hosts, logging every request."""
 
-    def __init__(self, connector: str, hosts: Iterable[str], timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        connector: str,
+        hosts: Iterable[str],
+        timeout: float = 30.0,
+        secrets: Mapping[str, Secret] | None = None,
+    ) -> None:
         super().__init__()
         self.connector = connector
         self.hosts = frozenset(h.lower() for h in hosts)
         self.timeout = timeout
         self.log: list[Request] = []
         self.headers["User-Agent"] = "cozy-notebook"
+        self._secrets = secrets if secrets is not None else {}
+        self._hidden: list[Secret] = []
+
+    def hide(self, *values: str) -> None:
+        """Keep these strings (a token inside a URL path, say) out of the request log."""
+        self._hidden.extend(Secret(v) for v in values)
+
+    def _path(self, url: str) -> str:
+        path = urllib.parse.urlsplit(url).path or "/"
+        return redact(path, [*self._secrets.values(), *self._hidden])
 
     def allows(self, url: str) -> bool:
         host = host_of(url)
@@ -63,7 +80,7 @@ class GuardedSession(requests.Session):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         url = request.url or ""
-        path = urllib.parse.urlsplit(url).path or "/"
+        path = self._path(url)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         if not self.allows(url):
             self.log.append(Request(stamp, request.method or "", host_of(url), path, None, 0, 0,

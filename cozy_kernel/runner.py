@@ -232,14 +232,15 @@ def equip(store: Store, manifest: Manifest) -> tuple[GuardedSession | None, secr
             f"connector {manifest.id!r} has no {', '.join(missing)} in the keyring",
             hint=f"run: cozy connect {manifest.id}",
         )
+    vault = secrets.Vault(store, manifest.id, creds)
     session: GuardedSession | None = None
     if manifest.kind == "api":
         from cozy_kernel import egress
 
         stored = store.connection(manifest.id) or {}
         hosts = [*manifest.egress_hosts, *connections.extra_hosts(manifest, stored)]
-        session = egress.GuardedSession(manifest.id, hosts)
-    return session, secrets.Vault(store, manifest.id, creds)
+        session = egress.GuardedSession(manifest.id, hosts, secrets=vault)
+    return session, vault
 
 
 def link(ws: Workspace, store: Store, connector_id: str) -> str:

@@ -105,9 +105,10 @@ def _encrypted_file(key: str, path: str | None) -> Any:
     from keyrings.cryptfile.cryptfile import CryptFileKeyring
 
     ring = CryptFileKeyring()
-    ring.keyring_key = key
     if path:
+        # Before the key: setting the key unlocks (or creates) whatever file is set then.
         ring.file_path = path
+    ring.keyring_key = key
     return ring
 
 
@@ -187,6 +188,13 @@ def erase(store: Store, connector: str) -> int:
 def forms(value: str) -> Iterator[str]:
     """The spellings a secret may leak under: literal, base64 and URL-encoded."""
     yield value
+    if "://" in value and "@" in value:
+        # An access URL carries a user name and password of its own: each is a secret too.
+        parts = urllib.parse.urlsplit(value)
+        for part in (parts.username, parts.password):
+            if part and len(part) >= 4:
+                yield part
+                yield urllib.parse.unquote(part)
     raw = value.encode()
     yield base64.b64encode(raw).decode()
     yield base64.urlsafe_b64encode(raw).decode()
