@@ -252,6 +252,7 @@ BANK_TRANSACTIONS = Collection(
         Field("category", "category", nullable=True),
         Field("method", "category", nullable=True, description="card, transfer, direct debit…"),
         Field("pending", "bool", description="not yet booked by the bank"),
+        Field("notes", "text", nullable=True, description="your own notes (cozy edit)"),
     ),
     order_by=("date", "id"),
 )

@@ -202,6 +202,7 @@ class Store:
         self.path = path
         self.db = connect(path)
         self._migrate()
+        self.upgrade_builtins()
 
     def close(self) -> None:
         self.db.close()
@@ -258,10 +259,41 @@ class Store:
         self.db.execute(
             f'CREATE INDEX IF NOT EXISTS "{coll.name}:connector" ON {coll.table} (connector)'
         )
-        self.db.execute(
-            "INSERT INTO collections (name, schema) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            (coll.name, _schema_json(coll)),
-        )
+        have = {r[1] for r in self.db.execute(f"PRAGMA table_info({coll.table})")}
+        for f in coll.fields:
+            if f.name in have:
+                continue
+            if not f.nullable:
+                raise IntegrityError(
+                    f"collection {coll.name} gained a required field {f.name!r}, which rows "
+                    "already stored cannot have; declare it nullable"
+                )
+            # A newer declaration adds an optional field: existing rows simply lack it.
+            self.db.execute(f"ALTER TABLE {coll.table} ADD COLUMN {f.name} {SQL_TYPES[f.kind]}")
+        row = self.db.execute(
+            "SELECT schema FROM collections WHERE name = ?", (coll.name,)
+        ).fetchone()
+        stored = set() if row is None else {f["name"] for f in json.loads(row[0])["fields"]}
+        if row is None or ({f.name for f in coll.fields} > stored):
+            self.db.execute(
+                "INSERT INTO collections (name, schema) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET schema = excluded.schema, counter = counter + 1",
+                (coll.name, _schema_json(coll)),
+            )
+
+    def upgrade_builtins(self) -> None:
+        """Give stored built-in collections the fields a newer release declares."""
+        from cozy_kernel.schemas import BUILTIN
+
+        for name in self.collection_names():
+            coll = BUILTIN.get(name)
+            if coll is None:
+                continue
+            row = self.db.execute("SELECT schema FROM collections WHERE name = ?", (name,))
+            stored = {f["name"] for f in json.loads(row.fetchone()[0])["fields"]}
+            if {f.name for f in coll.fields} - stored:  # rare: only after an upgrade
+                with self.transaction():
+                    self.ensure_collection(coll)
 
     def collection_names(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM collections ORDER BY name")]

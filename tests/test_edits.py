@@ -20,7 +20,7 @@ def test_an_edit_survives_every_later_sync_until_reverted(demo: Path) -> None:
     tid = cozy.frame("bank.transactions").query("category == 'groceries'")["id"].iloc[0]
 
     edited = run_cozy(demo, "edit", "bank.transactions", tid, "--set", "category=food:market",
-                      "--set", "label=Saturday market")  # fmt: skip
+                      "--set", "label=Saturday market", "--set", "notes=for the party")  # fmt: skip
     assert edited.code == 0, edited.err
     assert transaction(tid)["category"] == "food:market"
 
@@ -30,6 +30,7 @@ def test_an_edit_survives_every_later_sync_until_reverted(demo: Path) -> None:
 
     row = transaction(tid)
     assert (row["category"], row["label"]) == ("food:market", "Saturday market")
+    assert row["notes"] == "for the party"
     assert run_cozy(demo, "edit", "bank.transactions", tid, "--revert", "label").code == 0
     assert transaction(tid)["label"] != "Saturday market"
     assert transaction(tid)["category"] == "food:market"

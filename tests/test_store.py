@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cozy_kernel.errors import IntegrityError
-from cozy_kernel.schemas import BANK_ACCOUNTS
+from cozy_kernel.schemas import BANK_ACCOUNTS, Field
 from cozy_kernel.store import MIGRATIONS, Store
 from cozy_kernel.workspace import Workspace
 
@@ -108,3 +108,32 @@ def test_a_key_given_twice_in_one_batch_is_written_once_and_reported(store: Stor
     assert store.db.execute('SELECT name FROM "bank.accounts" WHERE id = ?', ("a",)).fetchone() == (
         "First",
     )
+
+
+def test_a_newer_release_adds_optional_fields_to_stored_collections(home: Path) -> None:
+    from cozy_kernel.frames import collection_from_store
+    from cozy_kernel.schemas import BANK_TRANSACTIONS, Collection
+
+    # Given a store written by a release whose transactions had no "notes" field
+    ws = Workspace.open(home)
+    older = Collection(
+        BANK_TRANSACTIONS.name,
+        tuple(f for f in BANK_TRANSACTIONS.fields if f.name != "notes"),
+        order_by=BANK_TRANSACTIONS.order_by,
+    )
+    first = Store(ws.db_path)
+    with first.transaction():
+        first.ensure_collection(older)
+    first.close()
+
+    # When this release opens it
+    store = Store(ws.db_path)
+
+    # Then the column exists, the recorded schema has it, and frames see it
+    columns = {r[1] for r in store.db.execute('PRAGMA table_info("bank.transactions")')}
+    assert "notes" in columns
+    assert "notes" in {f.name for f in collection_from_store(store, "bank.transactions").fields}
+    with pytest.raises(IntegrityError, match="gained a required field 'mood'"), store.transaction():
+        store.ensure_collection(
+            Collection("bank.transactions", (*BANK_TRANSACTIONS.fields, Field("mood", "text")))
+        )
