@@ -33,6 +33,7 @@ __all__ = [
     "sync",
     "terms_status",
     "terms_text",
+    "terms_view",
     "workspace",
 ]
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
         sync,
         terms_status,
         terms_text,
+        terms_view,
         workspace,
     )
 

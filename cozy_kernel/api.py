@@ -123,15 +123,70 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
             }
             if entry.cls is not None:
                 m = entry.cls.manifest
+                stored = store.connection(m.id) or {}
+                last = store.runs(m.id, limit=1)
+                held = set(_secret_names(store, m.id))
                 item.update(
                     name=m.name,
                     version=m.version,
                     kind=m.kind,
+                    categories=list(m.categories),
                     writes=list(m.writes),
                     description=dict(m.description),
-                )
+                    grant=_consent.state(store, m, _connections.extra_hosts(m, stored)),
+                    settings=[
+                        {"name": s.name, "label": s.label, "kind": s.kind,
+                         "default": s.default, "help": s.help, "value": stored.get(s.name)}
+                        for s in m.settings
+                    ],
+                    credentials=[
+                        {"name": c.name, "label": c.label, "help": c.help,
+                         "stored": c.name in held}
+                        for c in m.credentials
+                    ],
+                    last_run=last[0] if last else None,
+                )  # fmt: skip
             out.append(item)
         return out
+
+
+def _secret_names(store: Store, connector_id: str) -> list[str]:
+    from cozy_kernel import secrets as _secrets
+
+    return _secrets.names(store, connector_id)
+
+
+def terms_view(language: str = "en", *, home: Home = None) -> dict[str, Any]:
+    """Everything the terms gate shows: status, the text, what is collected and by whom.
+
+    The two tables come from every installed connector's manifest, so a newcomer sees what
+    each could collect and which third parties would process it before accepting anything.
+    """
+    with session(home) as (ws, store):
+        doc = _terms.document(language)
+        collect: list[dict[str, Any]] = []
+        third_parties: list[dict[str, Any]] = []
+        for entry in _registry.discover(ws).values():
+            if entry.cls is None:
+                continue
+            m = entry.cls.manifest
+            collect.append(
+                {"connector": m.id, "name": m.name, "personal_data": list(m.personal_data),
+                 "purposes": list(m.purposes), "collections": list(m.writes)}
+            )  # fmt: skip
+            third_parties.extend(
+                {"connector": m.id, "processor": p.name, "role": p.role,
+                 "data_shared": list(p.data_shared), "purpose": p.purpose, "location": p.country}
+                for p in m.processors
+            )  # fmt: skip
+        return {
+            "status": _terms.status(store),
+            "language": doc.language,
+            "title": doc.title,
+            "text": doc.text,
+            "collect": collect,
+            "third_parties": third_parties,
+        }
 
 
 def connect(

@@ -434,6 +434,9 @@ def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoRet
         "jupyterlab",
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={Path(notebook_dir).absolute()}",
+        # No telemetry: JupyterLab's news feed and update check would call the internet.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")

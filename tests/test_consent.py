@@ -37,7 +37,7 @@ GATED_API = {
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
     "doctor", "missing_secrets", "receipts", "refuse_grant", "report", "terms_status",
-    "terms_text", "workspace",
+    "terms_text", "terms_view", "workspace",
 }  # fmt: skip
 GATED_CLI = {
     "cozy sync": ("sync", "demo-bank"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -115,6 +116,10 @@ def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path,
     # Then JupyterLab serves its page and the notebooks folder
     status, page = get(f"{lab}/lab")
     assert status == 200 and b"JupyterLab" in page
+    # No telemetry: the news feed is off (page config) and nothing is fetched
+    assert re.search(rb'"news":\s*\{"disabled":\s*true\}', page)
+    assert json.loads(get(f"{lab}/lab/api/news")[1])["news"] == []
+    assert json.loads(get(f"{lab}/lab/api/update")[1])["notification"] is None
     listing = json.loads(get(f"{lab}/api/contents")[1])
     assert "Welcome.ipynb" in {item["name"] for item in listing["content"]}
 

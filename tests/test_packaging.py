@@ -42,7 +42,13 @@ def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(tmp_path
 
     # Then only our import names land in site-packages
     top = {n.split("/")[0] for n in names}
-    assert top == {"cozy_kernel", "cozy_connectors", wheel.name.split("-py3")[0] + ".dist-info"}
+    stem = wheel.name.split("-py3")[0]
+    assert top == {"cozy_kernel", "cozy_connectors", "cozy_jupyterlab", f"{stem}.dist-info",
+                   f"{stem}.data"}  # fmt: skip
+    # The wheel enables the server extension itself
+    assert f"{stem}.data/data/etc/jupyter/jupyter_server_config.d/cozy_jupyterlab.json" in names
+    assert "cozy_jupyterlab/openapi.yaml" in names
+    assert "cozy_kernel/documents/terms.fr.md" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cozy = cozy_kernel.cli:main" in text

@@ -1,0 +1,20 @@
+"""Cozy Notebook's Jupyter server extension: the REST face of the core under ``/cozy/api/``.
+
+Enabled by the wheel (``etc/jupyter/jupyter_server_config.d``). Every handler translates
+one request into one core call; consent, secrets and exact money stay decided in the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "cozy_jupyterlab"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from cozy_jupyterlab.handlers import setup_handlers
+
+    setup_handlers(serverapp.web_app)
+    serverapp.log.info("cozy_jupyterlab: REST API under /cozy/api/")

@@ -1,0 +1,228 @@
+"""The REST surface under ``/cozy/api/``: one flat route table, one small handler per route.
+
+Each handler parses the request, calls one core function in a worker thread (the core is
+synchronous: SQLite, keyring, HTTP) and serialises the answer. Core errors become their HTTP
+status with ``{"message", "reason", "detail"}``; Jupyter's authentication and XSRF checks
+apply to every route through ``APIHandler``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+import cozy_kernel as cozy
+from cozy_jupyterlab.jobs import Jobs
+from cozy_kernel.errors import CozyError, UsageError
+
+API_VERSION = "1"
+METHOD = "jupyterlab"
+T = TypeVar("T")
+CONNECTOR = r"(?P<connector_id>[a-z][a-z0-9-]*)"
+
+
+class CozyHandler(APIHandler):
+    """Base of every route: core errors → status + JSON, blocking calls off the event loop."""
+
+    @property
+    def jobs(self) -> Jobs:
+        jobs: Jobs = self.settings["cozy_jobs"]
+        return jobs
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def body(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            data = json.loads(self.request.body)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"request body is not JSON: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise UsageError("request body must be a JSON object")
+        return data
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, default=str, ensure_ascii=False))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, CozyError):
+            self.set_status(exc.http_status)
+            self.set_header("Content-Type", "application/json")
+            detail: dict[str, Any] = {"hint": exc.hint}
+            if hasattr(exc, "connector"):
+                detail["connector"] = exc.connector
+            self.finish(json.dumps({"message": exc.message, "reason": exc.reason,
+                                    "detail": detail}))  # fmt: skip
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, CozyError):  # an expected refusal, not a server fault
+            self.log.info("cozy: %s %s: %s", self.request.method, self.request.path, value)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class VersionHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply({"version": cozy.__version__, "api": API_VERSION})
+
+
+class TermsHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        language = self.get_argument("lang", "en")
+        self.reply(await self.call(cozy.terms_view, language))
+
+
+class TermsAcceptHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        language = str(self.body().get("language", "en"))
+        self.reply(await self.call(cozy.accept_terms, language=language, method=METHOD))
+
+
+class TermsDeclineHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        language = str(self.body().get("language", "en"))
+        self.reply(await self.call(cozy.decline_terms, language=language, method=METHOD))
+
+
+class ConnectorsHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.call(cozy.connectors))
+
+
+class ConsentHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self, connector_id: str) -> None:
+        language = self.get_argument("lang", "en")
+        self.reply(await self.call(cozy.consent_screen, connector_id, language=language))
+
+    @tornado.web.authenticated
+    async def post(self, connector_id: str) -> None:
+        settings = {k: str(v) for k, v in self.body().get("settings", {}).items()}
+        stored = await self.call(cozy.connect, connector_id, settings, grant=True, method=METHOD)
+        message = await self.call(cozy.link, connector_id)
+        self.reply({"settings": stored, "message": message})
+
+    @tornado.web.authenticated
+    async def delete(self, connector_id: str) -> None:
+        erase = self.get_argument("erase", "0") in ("1", "true")
+        erased = await self.call(cozy.disconnect, connector_id, erase=erase, method=METHOD)
+        self.reply({"erased": erased})
+
+
+class SettingsHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def put(self, connector_id: str) -> None:
+        settings = {k: str(v) for k, v in self.body().get("settings", {}).items()}
+        self.reply(
+            {"settings": await self.call(cozy.connect, connector_id, settings, method=METHOD)}
+        )
+
+
+class CredentialsHandler(CozyHandler):
+    """Write-only: secrets go to the keyring; the answer names the fields, never values."""
+
+    @tornado.web.authenticated
+    async def put(self, connector_id: str) -> None:
+        values = {k: str(v) for k, v in self.body().get("credentials", {}).items()}
+        if not values:
+            raise UsageError("give at least one credential")
+        await self.call(cozy.connect, connector_id, {}, secrets=values, method=METHOD)
+        missing = await self.call(cozy.missing_secrets, connector_id)
+        self.reply({"stored": sorted(values), "missing": [m["name"] for m in missing]})
+
+
+class SyncHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def post(self, connector_id: str) -> None:
+        full = bool(self.body().get("full", False))
+
+        def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
+            return cozy.sync(connector_id, full=full, progress=progress).as_dict()
+
+        job = self.jobs.start(connector_id, work)
+        self.set_header("Location", url_path_join(self.base_url, "cozy/api/jobs", job.id))
+        self.reply(job.as_dict(), status=202)
+
+
+class JobHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise tornado.web.HTTPError(404, f"no job {job_id}")
+        self.reply(job.as_dict())
+
+
+class ImportHandler(CozyHandler):
+    """Statement files as multipart ``file`` fields; ``account`` and ``grant`` as fields."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        uploads = self.request.files.get("file", [])
+        if not uploads:
+            raise UsageError("attach at least one statement file as 'file'")
+        account = self.get_body_argument("account", None) or None
+        grant = self.get_body_argument("grant", "0") in ("1", "true")
+        with tempfile.TemporaryDirectory(prefix="cozy-import-") as folder:
+            paths = []
+            for i, upload in enumerate(uploads):
+                # Keep the user's file name (importers and messages use it), never a path.
+                name = Path(upload["filename"]).name or f"statement-{i}"
+                path = Path(folder) / f"{i}" / name
+                path.parent.mkdir()
+                path.write_bytes(upload["body"])
+                paths.append(path)
+            report = await self.call(
+                cozy.import_files, paths, account=account, grant=grant, method=METHOD
+            )
+        self.reply(report)
+
+
+class ReportHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.call(cozy.report))
+
+
+ROUTES: list[tuple[str, type[CozyHandler]]] = [
+    ("version", VersionHandler),
+    ("terms", TermsHandler),
+    ("terms/accept", TermsAcceptHandler),
+    ("terms/decline", TermsDeclineHandler),
+    ("connectors", ConnectorsHandler),
+    (f"connectors/{CONNECTOR}/consent", ConsentHandler),
+    (f"connectors/{CONNECTOR}/settings", SettingsHandler),
+    (f"connectors/{CONNECTOR}/credentials", CredentialsHandler),
+    (f"connectors/{CONNECTOR}/sync", SyncHandler),
+    ("import", ImportHandler),
+    (r"jobs/(?P<job_id>[0-9a-f]{32})", JobHandler),
+    ("report", ReportHandler),
+]
+
+
+def setup_handlers(web_app: Any) -> None:
+    base = web_app.settings["base_url"]
+    web_app.settings["cozy_jobs"] = Jobs()
+    web_app.add_handlers(
+        ".*$", [(url_path_join(base, "cozy/api", route), handler) for route, handler in ROUTES]
+    )
