@@ -45,11 +45,26 @@ class CozyHandler(APIHandler):
             return {}
         try:
             data = json.loads(self.request.body)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"request body is not JSON: {exc.msg}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UsageError("request body is not JSON") from None
         if not isinstance(data, dict):
             raise UsageError("request body must be a JSON object")
         return data
+
+    def mapping(self, name: str) -> dict[str, str]:
+        """A body field that must be an object of names to text values."""
+        value = self.body().get(name, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in value.values()
+        ):
+            raise UsageError(f"{name!r} must be an object of names to text values")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def text(self, name: str, default: str) -> str:
+        value = self.body().get(name, default)
+        if not isinstance(value, str):
+            raise UsageError(f"{name!r} must be text")
+        return value
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -92,14 +107,14 @@ class TermsHandler(CozyHandler):
 class TermsAcceptHandler(CozyHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        language = str(self.body().get("language", "en"))
+        language = self.text("language", "en")
         self.reply(await self.call(cozy.accept_terms, language=language, method=METHOD))
 
 
 class TermsDeclineHandler(CozyHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        language = str(self.body().get("language", "en"))
+        language = self.text("language", "en")
         self.reply(await self.call(cozy.decline_terms, language=language, method=METHOD))
 
 
@@ -117,7 +132,7 @@ class ConsentHandler(CozyHandler):
 
     @tornado.web.authenticated
     async def post(self, connector_id: str) -> None:
-        settings = {k: str(v) for k, v in self.body().get("settings", {}).items()}
+        settings = self.mapping("settings")
         stored = await self.call(cozy.connect, connector_id, settings, grant=True, method=METHOD)
         message = await self.call(cozy.link, connector_id)
         self.reply({"settings": stored, "message": message})
@@ -132,7 +147,7 @@ class ConsentHandler(CozyHandler):
 class SettingsHandler(CozyHandler):
     @tornado.web.authenticated
     async def put(self, connector_id: str) -> None:
-        settings = {k: str(v) for k, v in self.body().get("settings", {}).items()}
+        settings = self.mapping("settings")
         self.reply(
             {"settings": await self.call(cozy.connect, connector_id, settings, method=METHOD)}
         )
@@ -143,7 +158,7 @@ class CredentialsHandler(CozyHandler):
 
     @tornado.web.authenticated
     async def put(self, connector_id: str) -> None:
-        values = {k: str(v) for k, v in self.body().get("credentials", {}).items()}
+        values = self.mapping("credentials")
         if not values:
             raise UsageError("give at least one credential")
         await self.call(cozy.connect, connector_id, {}, secrets=values, method=METHOD)
@@ -154,7 +169,9 @@ class CredentialsHandler(CozyHandler):
 class SyncHandler(CozyHandler):
     @tornado.web.authenticated
     async def post(self, connector_id: str) -> None:
-        full = bool(self.body().get("full", False))
+        full = self.body().get("full", False)
+        if not isinstance(full, bool):
+            raise UsageError("'full' must be true or false")
 
         def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
             return cozy.sync(connector_id, full=full, progress=progress).as_dict()

@@ -1,0 +1,90 @@
+"""Schemathesis drives every route of the OpenAPI description against a live server.
+
+Whatever it sends — odd JSON, unknown connectors, bad languages, garbage uploads — the
+server answers with a documented status and never a 5xx.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = uuid.uuid4().hex
+SPEC = ROOT / "extensions" / "cozy_jupyterlab" / "openapi.yaml"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server over a workspace with accepted terms and a synced demo bank."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    home = folder / "home"
+    env = {
+        **os.environ,
+        "COZY_HOME": str(home),
+        "JUPYTER_RUNTIME_DIR": str(folder / "rt"),
+        "JUPYTER_CONFIG_DIR": str(folder / "cf"),
+        "COZY_CONFIG": str(folder / "none.toml"),
+    }
+    env.pop("COZY_TERMS_DIR", None)
+    for args in (
+        ["terms", "accept", "--yes"],
+        ["connect", "demo-bank", "--yes", "--set", "months=2"],
+        ["sync", "demo-bank"],
+    ):
+        subprocess.run([sys.executable, "-m", "cozy_kernel", *args], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (folder / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={port}",
+         "--no-browser", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+         f"--ServerApp.root_dir={folder}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/cozy/api/version", timeout=2,
+                                headers={"Authorization": f"token {TOKEN}"}).ok:  # fmt: skip
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail((folder / "server.log").read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+schema = schemathesis.openapi.from_path(str(SPEC))
+
+
+@schema.parametrize()
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_route_ever_answers_5xx(case: schemathesis.Case, live: str) -> None:
+    response = case.call(base_url=f"{live}/cozy/api",
+                         headers={"Authorization": f"token {TOKEN}"})  # fmt: skip
+
+    assert response.status_code < 500, (case.method, case.path, response.text[:300])
