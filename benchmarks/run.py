@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import csv_import
+import lab_startup
 import ofx_import
 
 import cozy_kernel as cozy
@@ -167,12 +168,20 @@ def main() -> None:
     csv = csv_import.run(args.csv_rows)
     print(f"  {'cozy import':<26}{csv['seconds']:8.2f} s  {csv['rows_per_s']:,.0f} rows/s")
 
+    print(f"\n[f] JupyterLab ready with the extension ÷ without, median of {lab_startup.RUNS}")
+    lab = lab_startup.run()
+    print(f"  {'with cozy_jupyterlab':<26}{lab['with_s']:8.2f} s")
+    print(f"  {'baseline: without':<26}{lab['without_s']:8.2f} s")
+    print(ratio_line("lab ready / without", lab["ratio"], lab_startup.TARGET))
+    print(f"  {'GET /cozy/api/connectors':<26}{lab['connectors_ms']:8.1f} ms (median of 20)")
+
     print("\n== summary ==")
     print(ratio_line("sync / bare floor", sync) + f"  ({written / sync_s:,.0f} rows/s)")
     print(ratio_line("frame / bare pyarrow", frame, FRAME_TARGET))
     print(ratio_line("import / python -c pass", imports, IMPORT_TARGET))
     print(ratio_line("OFX import / ofxtools", ofx["ratio"], ofx_import.TARGET))
     print(f"  {'CSV import':<26}{csv['rows_per_s']:8,.0f} rows/s")
+    print(ratio_line("lab ready / without", lab["ratio"], lab_startup.TARGET))
 
 
 if __name__ == "__main__":
