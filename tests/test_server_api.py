@@ -242,3 +242,33 @@ def test_credentials_are_write_only_and_checked(server: Server) -> None:
     assert "hunter22" not in unknown.text
     listed = json.dumps(server.call("get", "connectors").json())
     assert "hunter22" not in listed
+
+
+def test_the_operator_sets_the_workspace_and_terms_as_jupyter_settings(tmp_path: Path) -> None:
+    home, terms = tmp_path / "alice", tmp_path / "terms"
+    terms.mkdir()
+    (terms / "terms.en.md").write_text("---\nversion: 7.0.0-20200101\ncontroller: Ops\n---\nHi\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("COZY_HOME", "COZY_TERMS_DIR")}
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "rt")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={port}",
+         "--no-browser", "--allow-root", "--IdentityProvider.token=t",
+         f"--CozyNotebook.home={home}", f"--CozyNotebook.terms_dir={terms}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        server = Server(f"http://127.0.0.1:{port}", "t")
+        for _ in range(300):
+            try:
+                terms_view = server.call("get", "terms").json()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert terms_view["status"]["latest_version"] == "7.0.0-20200101"
+        assert (home / "cozy.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
