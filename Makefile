@@ -1,11 +1,15 @@
-# The README's commands. Each one sets up .venv on its own, so a fresh clone needs only
-# Python 3.11+ (and Node 20 once the JupyterLab extension lands).
+# The README's commands. Each one sets up what it needs on its own, so a fresh clone needs only
+# Python 3.11+ and Node 20 (and, for the browser tests, Debian's chromium, installed as root).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXT := extensions
+LABEXT := $(EXT)/cozy_jupyterlab/labextension
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/cozy-jupyterlab
+NPM_STAMP := $(EXT)/node_modules/.package-lock.json
 
-.PHONY: lab test lint bench clean
+.PHONY: lab test test-ui lint labextension bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +17,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-lab: $(STAMP)
+$(NPM_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --no-audit --no-fund
+
+# The JupyterLab frontend, built clean every time (an old bundle left in place can ship stale)
+# and linked into the venv's labextensions folder.
+labextension: $(STAMP) $(NPM_STAMP)
+	rm -rf $(LABEXT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo
+	cd $(EXT) && npx tsc --sourceMap false && $(CURDIR)/$(BIN)/jupyter-builder build .
+	mkdir -p $(dir $(LABEXT_LINK))
+	ln -sfn $(CURDIR)/$(LABEXT) $(LABEXT_LINK)
+
+lab: labextension
 	$(BIN)/cozy lab --notebook-dir notebooks
 
 lint: $(STAMP)
@@ -21,11 +36,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# Browser tests run in a pytest run of their own (pytest-jupyter and Playwright clash).
+test-ui: labextension
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(BIN)/python -m pip install --quiet playwright
+	$(BIN)/python -m pytest tests/ui
+
+test: lint labextension
 	$(BIN)/python -m pytest
+	$(MAKE) test-ui
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache $(EXT)/node_modules \
+		$(EXT)/lib $(LABEXT)

@@ -1,0 +1,129 @@
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { post, requestAPI } from './request';
+import {
+  IConnectResult,
+  IConnector,
+  IConsentEvent,
+  IConsentScreen,
+  IDisconnectResult,
+  IJob,
+  ITermsStatus,
+  ITermsView,
+  Language
+} from './tokens';
+
+/** How often a running sync is polled. */
+const POLL_MS = 400;
+
+/**
+ * What the sidebar shows: the terms status, the connectors and the running syncs.
+ * Every change goes through the server first, then `changed` fires.
+ */
+export class CozyModel {
+  constructor(readonly language: Language) {}
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get terms(): ITermsStatus | null {
+    return this._terms;
+  }
+
+  get connectors(): readonly IConnector[] {
+    return this._connectors;
+  }
+
+  /** Set when the server cannot be reached or refuses the listing. */
+  get error(): string | null {
+    return this._error;
+  }
+
+  set error(value: string | null) {
+    this._error = value;
+    this._changed.emit();
+  }
+
+  /** Data features stay locked until the current terms are accepted. */
+  get locked(): boolean {
+    return this._terms?.state === 'required';
+  }
+
+  job(connector: string): IJob | undefined {
+    return this._jobs.get(connector);
+  }
+
+  async loadTerms(): Promise<ITermsView> {
+    const view = await requestAPI<ITermsView>(`terms?lang=${this.language}`);
+    this._terms = view.status;
+    this._changed.emit();
+    return view;
+  }
+
+  async decideTerms(accept: boolean): Promise<IConsentEvent> {
+    const event = await requestAPI<IConsentEvent>(
+      accept ? 'terms/accept' : 'terms/decline',
+      post({ language: this.language })
+    );
+    await this.refresh();
+    return event;
+  }
+
+  /** Reload the terms status and, when unlocked, the connectors. */
+  async refresh(): Promise<void> {
+    await this.loadTerms();
+    this._connectors = this.locked ? [] : await requestAPI<IConnector[]>('connectors');
+    this._error = null;
+    this._changed.emit();
+  }
+
+  consentScreen(connector: string): Promise<IConsentScreen> {
+    return requestAPI<IConsentScreen>(
+      `connectors/${connector}/consent?lang=${this.language}`
+    );
+  }
+
+  async connect(connector: string): Promise<IConnectResult> {
+    const result = await requestAPI<IConnectResult>(
+      `connectors/${connector}/consent`,
+      post({ settings: {} })
+    );
+    await this.refresh();
+    return result;
+  }
+
+  async disconnect(connector: string, erase: boolean): Promise<IDisconnectResult> {
+    const result = await requestAPI<IDisconnectResult>(
+      `connectors/${connector}/consent${erase ? '?erase=1' : ''}`,
+      { method: 'DELETE' }
+    );
+    this._jobs.delete(connector);
+    await this.refresh();
+    return result;
+  }
+
+  /** Start a sync and follow it until it ends; resolves with the finished job. */
+  async sync(connector: string): Promise<IJob> {
+    let job = await requestAPI<IJob>(`connectors/${connector}/sync`, post());
+    this._setJob(job);
+    while (job.state === 'queued' || job.state === 'running') {
+      await new Promise(resolve => setTimeout(resolve, POLL_MS));
+      job = await requestAPI<IJob>(`jobs/${job.id}`);
+      this._setJob(job);
+    }
+    await this.refresh();
+    return job;
+  }
+
+  private _setJob(job: IJob): void {
+    this._jobs.set(job.connector, job);
+    this._changed.emit();
+  }
+
+  private _changed = new Signal<this, void>(this);
+  private _terms: ITermsStatus | null = null;
+  private _connectors: IConnector[] = [];
+  private _jobs = new Map<string, IJob>();
+  private _error: string | null = null;
+}

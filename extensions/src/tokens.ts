@@ -1,0 +1,108 @@
+/**
+ * Payloads of the REST API under /cozy/api/ (openapi.yaml), mirroring the core's dicts.
+ */
+
+export type Language = 'en' | 'es' | 'fr';
+
+export interface IVersion {
+  version: string;
+  api: string;
+}
+
+export interface IErrorBody {
+  message: string;
+  reason?: string | null;
+  detail?: { hint?: string | null; connector?: string };
+}
+
+export interface ITermsStatus {
+  state: 'accepted' | 'required' | 'warning';
+  accepted_version: string | null;
+  latest_version: string;
+  blocks_on: string | null;
+  /** Kind of the last terms event in the ledger: "refused" after a decline. */
+  last_event: string | null;
+}
+
+export interface ICollectRow {
+  connector: string;
+  name: string;
+  personal_data: string[];
+  purposes: string[];
+  collections: string[];
+}
+
+export interface IThirdPartyRow {
+  connector: string;
+  processor: string;
+  role: string;
+  data_shared: string[];
+  purpose: string;
+  location: string;
+}
+
+export interface ITermsView {
+  status: ITermsStatus;
+  language: Language;
+  title?: string;
+  text: string;
+  collect: ICollectRow[];
+  third_parties: IThirdPartyRow[];
+}
+
+export interface IConsentEvent {
+  seq: number;
+  at: string;
+  kind: 'given' | 'refused' | 'withdrawn' | 'renewed' | 'expired';
+  scope: 'terms' | 'connector';
+  version?: string | null;
+}
+
+export interface IRun {
+  id: number;
+  started_at: string;
+  ended_at: string | null;
+  outcome: string;
+  added: number;
+  updated: number;
+  error: string | null;
+}
+
+export interface IConnector {
+  id: string;
+  name: string;
+  kind: 'file' | 'demo' | 'api' | string;
+  enabled: boolean;
+  connected: boolean;
+  grant: string;
+  error: string | null;
+  description: Partial<Record<Language, string>>;
+  last_run: IRun | null;
+}
+
+export interface IConsentScreen {
+  connector: string;
+  name: string;
+  state: string;
+  text: string;
+}
+
+export interface IConnectResult {
+  settings: Record<string, string>;
+  message: string;
+}
+
+export interface IDisconnectResult {
+  erased: Record<string, number>;
+}
+
+export interface IJob {
+  id: string;
+  connector: string;
+  state: 'queued' | 'running' | 'done' | 'failed';
+  done: number;
+  total: number | null;
+  percent: number | null;
+  report: { added: number; updated: number } | null;
+  error: { message?: string } | null;
+}
