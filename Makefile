@@ -25,8 +25,10 @@ $(NPM_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 labextension: $(STAMP) $(NPM_STAMP)
 	rm -rf $(LABEXT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo
 	cd $(EXT) && npx tsc --sourceMap false && $(CURDIR)/$(BIN)/jupyter-builder build .
-	mkdir -p $(dir $(LABEXT_LINK))
+	mkdir -p $(dir $(LABEXT_LINK)) $(VENV)/share/jupyter/lab/settings
 	ln -sfn $(CURDIR)/$(LABEXT) $(LABEXT_LINK)
+	# No telemetry: JupyterLab never asks to fetch news or check for updates.
+	cp jupyter-config/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/
 
 lab: labextension
 	$(BIN)/cozy lab --notebook-dir notebooks
