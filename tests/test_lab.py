@@ -6,27 +6,19 @@ import asyncio
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import UNTIL, run_cozy
+from tests.jupyter import running
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = uuid.uuid4().hex
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
@@ -38,38 +30,11 @@ def get(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, 
 
 
 @pytest.fixture
-def lab(home: Path, tmp_path: Path):
-    port = free_port()
-    log = (tmp_path / "lab.log").open("w")
+def lab(home: Path, tmp_path: Path) -> Iterator[str]:
+    command = ["cozy_kernel", "--home", str(home), "lab", "--notebook-dir", str(ROOT / "notebooks")]
     env = {k: v for k, v in os.environ.items() if k != "COZY_HOME"}
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
-    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cozy_kernel", "--home", str(home), "lab",
-         "--notebook-dir", str(ROOT / "notebooks"), f"--port={port}", "--no-browser",
-         f"--IdentityProvider.token={TOKEN}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if get(f"{base}/api/status")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "lab.log").read_text())
-            time.sleep(0.3)
+    with running(command, tmp_path, TOKEN, env, binds_itself=True) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def execute(base: str, kernel_id: str, code: str) -> str:

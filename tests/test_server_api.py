@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ import yaml
 import cozy_kernel as cozy
 from cozy_jupyterlab.handlers import ROUTES
 from tests.conftest import UNTIL, write_connector
+from tests.jupyter import running
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = yaml.safe_load((ROOT / "extensions" / "cozy_jupyterlab" / "openapi.yaml").read_text())
@@ -41,44 +39,10 @@ class Server:
 
 @pytest.fixture
 def server(fresh_home: Path, tmp_path: Path) -> Iterator[Server]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     token = uuid.uuid4().hex
-    env = {
-        **os.environ,
-        "COZY_HOME": str(fresh_home),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "cf"),
-    }
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={port}",
-         "--no-browser", "--allow-root", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={tmp_path}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/cozy/api/version", timeout=2,
-                                headers={"Authorization": f"token {token}"}).ok:  # fmt: skip
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((tmp_path / "server.log").read_text())
-            time.sleep(0.2)
+    command = ["jupyter_server", f"--ServerApp.root_dir={tmp_path}"]
+    with running(command, tmp_path, token, {"COZY_HOME": str(fresh_home)}) as base:
         yield Server(base, token)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def spec_path(route: str) -> str:
@@ -248,27 +212,11 @@ def test_the_operator_sets_the_workspace_and_terms_as_jupyter_settings(tmp_path:
     home, terms = tmp_path / "alice", tmp_path / "terms"
     terms.mkdir()
     (terms / "terms.en.md").write_text("---\nversion: 7.0.0-20200101\ncontroller: Ops\n---\nHi\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if k not in ("COZY_HOME", "COZY_TERMS_DIR")}
-    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "rt")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={port}",
-         "--no-browser", "--allow-root", "--IdentityProvider.token=t",
-         f"--CozyNotebook.home={home}", f"--CozyNotebook.terms_dir={terms}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    try:
-        server = Server(f"http://127.0.0.1:{port}", "t")
-        for _ in range(300):
-            try:
-                terms_view = server.call("get", "terms").json()
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        assert terms_view["status"]["latest_version"] == "7.0.0-20200101"
-        assert (home / "cozy.db").exists()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    command = ["jupyter_server", f"--CozyNotebook.home={home}", f"--CozyNotebook.terms_dir={terms}"]
+
+    with running(command, tmp_path, "t", env) as base:
+        terms_view = Server(base, "t").call("get", "terms").json()
+
+    assert terms_view["status"]["latest_version"] == "7.0.0-20200101"
+    assert (home / "cozy.db").exists()

@@ -7,18 +7,17 @@ server answers with a documented status and never a 5xx.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+
+from tests.jupyter import running
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = uuid.uuid4().hex
@@ -45,37 +44,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ):
         subprocess.run([sys.executable, "-m", "cozy_kernel", *args], env=env, check=True,
                        capture_output=True)  # fmt: skip
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={port}",
-         "--no-browser", "--allow-root", f"--IdentityProvider.token={TOKEN}",
-         f"--ServerApp.root_dir={folder}"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/cozy/api/version", timeout=2,
-                                headers={"Authorization": f"token {TOKEN}"}).ok:  # fmt: skip
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail((folder / "server.log").read_text())
-            time.sleep(0.2)
+    with running(["jupyter_server", f"--ServerApp.root_dir={folder}"], folder, TOKEN, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 schema = schemathesis.openapi.from_path(str(SPEC))
