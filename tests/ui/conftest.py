@@ -8,17 +8,14 @@ Needs ``/usr/bin/chromium`` (Debian's package; Playwright downloads no browser) 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.jupyter import running
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEXTENSION = ROOT / "extensions" / "cozy_jupyterlab" / "labextension"
@@ -31,12 +28,6 @@ CHROMIUM_ARGS = [
 TOKEN = uuid.uuid4().hex
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def lab(fresh_home: Path, tmp_path: Path) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 over a fresh workspace, settings and layout; yields its URL."""
@@ -47,42 +38,13 @@ def lab(fresh_home: Path, tmp_path: Path) -> Iterator[str]:
     (data / "labextensions").mkdir(parents=True)
     (data / "labextensions" / "cozy-jupyterlab").symlink_to(LABEXTENSION)
     env = dict(os.environ)
-    env.update(
-        JUPYTER_PATH=str(data),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-    )
-    port = free_port()
-    log_path = tmp_path / "lab.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
-             "--no-browser", "--allow-root", f"--IdentityProvider.token={TOKEN}",
-             f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-             f"--LabApp.user_settings_dir={tmp_path / 'settings'}"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=5):
-                        break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(log_path.read_text())
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    env["JUPYTER_PATH"] = str(data)
+    command = ["jupyterlab", f"--ServerApp.root_dir={tmp_path}", "--LabApp.news_url=None",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+               f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
+    with running(command, tmp_path, TOKEN, env) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
