@@ -40,6 +40,7 @@ class Statement:
     data: bytes
     account: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+    workspace: Path | None = None  # the import's workspace, for what an importer keeps there
 
     @property
     def name(self) -> str:
@@ -213,7 +214,7 @@ def run(
         else:
             cls = route(ws, path, data[:HEAD_BYTES])
         plan.setdefault(cls.manifest.id, []).append(
-            Statement(path, data, account, dict(options or {}))
+            Statement(path, data, account, dict(options or {}), ws.root)
         )
         files[str(path)] = cls.manifest.id
     for connector_id in plan:

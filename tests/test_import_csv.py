@@ -823,6 +823,21 @@ def test_a_mapping_given_once_is_saved_as_a_profile_and_used_again(
     ]
 
 
+def test_a_saved_profile_goes_to_the_imports_own_workspace(home: Path, tmp_path: Path) -> None:
+    # Given a second workspace, named explicitly while COZY_HOME points at the first
+    other = tmp_path / "other"
+    cozy.accept_terms(home=other)
+
+    cozy.import_files(
+        [FIXTURES / CUSTOM], importer="csv", grant=True, home=other,
+        options={"columns": CUSTOM_COLUMNS.split("=", 1)[1], "currency": "EUR",
+                 "save_profile": "Elsewhere"},
+    )  # fmt: skip
+
+    assert (other / "profiles" / "csv" / "elsewhere.json").exists()
+    assert not (home / "profiles" / "csv").exists()
+
+
 def test_a_headerless_file_maps_by_column_number(tmp_path: Path) -> None:
     path = tmp_path / "export.txt"
     path.write_text("2024-06-03|COFFEE|-3,50|x\n2024-06-04|BOOKS|-12,00|y\n")

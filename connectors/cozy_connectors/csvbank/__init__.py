@@ -226,7 +226,7 @@ class CsvImporter(FileImporter):
     def parse(self, statement: Statement) -> Iterator[Record | Rejected]:
         where = str(statement.path)
         opts = Options.parse(statement.options)
-        profiles = [*saved(strict=True), *builtin()]
+        profiles = [*saved(strict=True, home=statement.workspace), *builtin()]
         forced = None
         if opts.profile is not None:
             chosen = {p.name: p for p in reversed(profiles)}  # a saved one beats a built-in
@@ -415,7 +415,7 @@ class _Reading:
             width=state.width if positional else None,
             origin="saved",
         )
-        save(self.profile)
+        save(self.profile, self.statement.workspace)
 
 
 class _State:

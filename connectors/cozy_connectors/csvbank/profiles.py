@@ -245,13 +245,13 @@ def folder(home: Path | None = None) -> Path:
     return root / "profiles" / "csv"
 
 
-def saved(strict: bool) -> Iterator[Profile]:
+def saved(strict: bool, home: Path | None = None) -> Iterator[Profile]:
     """The user's saved profiles; broken ones raise when ``strict``, else are left out.
 
     Reading must not create the workspace (``identify`` runs on every import), so this looks
     at the resolved path instead of opening the workspace.
     """
-    where = folder()
+    where = folder(home)
     if not where.is_dir():
         return
     for path in sorted(where.glob("*.json")):
@@ -266,10 +266,9 @@ def saved(strict: bool) -> Iterator[Profile]:
                 raise
 
 
-def save(profile: Profile) -> Path:
-    """Write a profile into the COZY_HOME workspace, atomically, private like the rest."""
-    ws = Workspace.open(None)
-    where = folder(ws.root)
+def save(profile: Profile, home: Path | None = None) -> Path:
+    """Write a profile into the import's workspace, atomically, private like the rest."""
+    where = folder(Workspace.open(home).root)
     where.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = where / f"{profile.name}.json"
     tmp = target.with_name(f".{target.name}.tmp")
