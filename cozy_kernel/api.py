@@ -17,6 +17,7 @@ from cozy_kernel import consent as _consent
 from cozy_kernel import ledger as _ledger
 from cozy_kernel import registry as _registry
 from cozy_kernel import runner as _runner
+from cozy_kernel import secrets as _secrets
 from cozy_kernel import terms as _terms
 from cozy_kernel.errors import unknown
 from cozy_kernel.frames import DateLike
@@ -125,7 +126,7 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
                 m = entry.cls.manifest
                 stored = store.connection(m.id) or {}
                 last = store.runs(m.id, limit=1)
-                held = set(_secret_names(store, m.id))
+                held = set(_secrets.names(store, m.id))
                 item.update(
                     name=m.name,
                     version=m.version,
@@ -148,12 +149,6 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
                 )  # fmt: skip
             out.append(item)
         return out
-
-
-def _secret_names(store: Store, connector_id: str) -> list[str]:
-    from cozy_kernel import secrets as _secrets
-
-    return _secrets.names(store, connector_id)
 
 
 def terms_view(language: str = "en", *, home: Home = None) -> dict[str, Any]:
@@ -207,8 +202,6 @@ def connect(
     tokens) go to the keyring only. A setting whose name clashes with a keyword here goes in
     the mapping: ``cozy.connect("x", {"home": "..."})``.
     """
-    from cozy_kernel import secrets as _secrets
-
     text = {k: str(v) for k, v in {**(settings or {}), **more}.items()}
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
@@ -235,8 +228,6 @@ def link(connector_id: str, *, home: Home = None) -> str:
 
 def missing_secrets(connector_id: str, *, home: Home = None) -> list[dict[str, str]]:
     """The credentials a connector still needs (name, label, help): never their values."""
-    from cozy_kernel import secrets as _secrets
-
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
         have = set(_secrets.names(store, connector_id))

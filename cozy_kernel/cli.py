@@ -105,15 +105,7 @@ def connect(
     try:
         stored = api.connect(connector_id, settings, secrets=secrets, home=ctx.home, method="cli")
     except GrantRequired:
-        screen = api.consent_screen(connector_id, language=lang, settings=settings, home=ctx.home)
-        if screen["state"] == "changed":
-            click.echo("This connector changed what it collects or who processes it.", err=True)
-        click.echo(screen["text"], err=True)
-        if not _confirm(f"Grant {connector_id} access on these terms?", yes):
-            api.refuse_grant(connector_id, home=ctx.home, method="cli")
-            raise ConsentRequired(
-                f"you did not grant {connector_id!r}; nothing was connected"
-            ) from None
+        _ask_grant(connector_id, ctx.home, lang, yes, settings, "connected")
         stored = api.connect(
             connector_id, settings, grant=True, secrets=secrets, home=ctx.home, method="cli"
         )
@@ -210,13 +202,7 @@ def import_(
         except GrantRequired as needed:
             if needed.connector in granted:
                 raise
-            screen = api.consent_screen(needed.connector, language=lang, home=ctx.home)
-            click.echo(screen["text"], err=True)
-            if not _confirm(f"Grant {needed.connector} access on these terms?", yes):
-                api.refuse_grant(needed.connector, home=ctx.home, method="cli")
-                raise ConsentRequired(
-                    f"you did not grant {needed.connector!r}; nothing was imported"
-                ) from None
+            _ask_grant(needed.connector, ctx.home, lang, yes, {}, "imported")
             granted.append(needed.connector)
     if as_json:
         _emit_json(report)
@@ -559,6 +545,21 @@ def report(ctx: Context, fmt: str) -> None:
         _emit_json(data)
     else:
         click.echo(transparency.render(data, fmt), nl=False)
+
+
+def _ask_grant(
+    connector_id: str, home: str | None, lang: str, yes: bool, settings: dict[str, str], done: str
+) -> None:
+    """Show a connector's consent screen and ask; a "no" is recorded as a refusal."""
+    from cozy_kernel import api
+
+    screen = api.consent_screen(connector_id, language=lang, settings=settings, home=home)
+    if screen["state"] == "changed":
+        click.echo("This connector changed what it collects or who processes it.", err=True)
+    click.echo(screen["text"], err=True)
+    if not _confirm(f"Grant {connector_id} access on these terms?", yes):
+        api.refuse_grant(connector_id, home=home, method="cli")
+        raise ConsentRequired(f"you did not grant {connector_id!r}; nothing was {done}")
 
 
 def _confirm(question: str, yes: bool) -> bool:

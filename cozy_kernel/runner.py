@@ -111,7 +111,11 @@ class Writer:
         new_day = record.data.get("balance_date")
         if new_day is not None and new_day.isoformat() >= day:
             return record
-        kept = {**record.data, "balance": minor_to_money(minor), "balance_date": date_of(day)}
+        kept = {
+            **record.data,
+            "balance": minor_to_money(minor),
+            "balance_date": dt.date.fromisoformat(day),
+        }
         return Record(record.collection, kept, record.raw)
 
     def flush(self) -> None:
@@ -268,10 +272,6 @@ def link(ws: Workspace, store: Store, connector_id: str) -> str:
             stored = store.connection(connector_id) or {}
             store.save_connection(connector_id, {**stored, **result.settings})
     return result.message
-
-
-def date_of(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
 
 
 def fail(store: Store, run_id: int, message: str) -> None:

@@ -89,13 +89,8 @@ class Vault(Mapping[str, Secret]):
 
     def remember(self) -> None:
         """Record the names of the secrets added during the run; call outside its transaction."""
-        if not self._added:
-            return
-        with self._store.transaction():
-            self._store.db.executemany(
-                "INSERT INTO secret_names VALUES (?, ?) ON CONFLICT DO NOTHING",
-                ((self._connector, name) for name in sorted(self._added)),
-            )
+        if self._added:
+            _remember(self._store, self._connector, sorted(self._added))
         self._added.clear()
 
 
@@ -139,10 +134,15 @@ def save(store: Store, connector: str, values: Mapping[str, str]) -> None:
     ring = backend()
     for name, value in values.items():
         ring.set_password(_service(store, connector), name, value)
+    _remember(store, connector, list(values))
+
+
+def _remember(store: Store, connector: str, stored: Iterable[str]) -> None:
+    """Record which names the keyring holds for a connector, so erasure can find them."""
     with store.transaction():
         store.db.executemany(
             "INSERT INTO secret_names VALUES (?, ?) ON CONFLICT DO NOTHING",
-            ((connector, name) for name in values),
+            ((connector, name) for name in stored),
         )
 
 
