@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cozy_kernel.errors import UsageError, unknown
-from cozy_kernel.schemas import MONEY_PRECISION, MONEY_SCALE, Collection, Field
+from cozy_kernel.schemas import BUILTIN, MONEY_PRECISION, MONEY_SCALE, Collection, Field
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
@@ -39,8 +39,6 @@ def collection_from_store(store: Store, name: str) -> Collection:
     Kernels may not have the connector that declared a collection installed; the store's
     copy of the schema is enough to type its frame.
     """
-    from cozy_kernel.schemas import BUILTIN
-
     if name in BUILTIN:
         return BUILTIN[name]
     row = store.db.execute("SELECT schema FROM collections WHERE name = ?", (name,)).fetchone()

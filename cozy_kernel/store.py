@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cozy_kernel.errors import IntegrityError, StoreBusy, unknown
-from cozy_kernel.schemas import SQL_TYPES, Collection
+from cozy_kernel.schemas import BUILTIN, SQL_TYPES, Collection
 
 BUSY_TIMEOUT_S = 120.0
 
@@ -283,8 +283,6 @@ class Store:
 
     def upgrade_builtins(self) -> None:
         """Give stored built-in collections the fields a newer release declares."""
-        from cozy_kernel.schemas import BUILTIN
-
         for name in self.collection_names():
             coll = BUILTIN.get(name)
             if coll is None:
