@@ -26,6 +26,8 @@ labextension: $(STAMP) $(NPM_STAMP)
 	rm -rf $(LABEXT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo
 	cd $(EXT) && npx tsc --sourceMap false && $(CURDIR)/$(BIN)/jupyter-builder build .
 	mkdir -p $(dir $(LABEXT_LINK)) $(VENV)/share/jupyter/lab/settings
+	# The editable install copied a build into the venv; a link follows every rebuild instead.
+	rm -rf $(LABEXT_LINK)
 	ln -sfn $(CURDIR)/$(LABEXT) $(LABEXT_LINK)
 	# No telemetry: JupyterLab never asks to fetch news or check for updates.
 	cp jupyter-config/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,15 +33,22 @@ def test_bare_import_does_not_even_touch_sqlite_or_click() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(tmp_path: Path) -> None:
-    # Given a wheel built from the checkout, as `pip install .` builds it
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from the checkout, as `pip install .` builds it."""
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT),
-         "-w", str(tmp_path / "dist")],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(ROOT), "-w", str(dist)],
         check=True,
         timeout=600,
-    )  # fmt: skip
-    (wheel,) = (tmp_path / "dist").glob("cozy_notebook-*.whl")
+    )
+    (built,) = dist.glob("cozy_notebook-*.whl")
+    return built
+
+
+def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(
+    wheel: Path, tmp_path: Path
+) -> None:
     names = zipfile.ZipFile(wheel).namelist()
 
     # Then only our import names land in site-packages
@@ -76,3 +87,37 @@ def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(tmp_path
         capture_output=True, text=True, env=env, cwd=tmp_path, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "2"
+
+
+def test_the_installed_wheel_enables_both_extensions(wheel: Path, tmp_path: Path) -> None:
+    # (`python -m` the two list commands: the `jupyter` dispatcher looks for scripts on PATH)
+    # Given an environment of its own that sees Jupyter but not the checkout's editable install
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
+    (site,) = env_dir.glob("lib/python3*/site-packages")
+    (site / "jupyter.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = str(env_dir / "bin" / "python")
+    # When pip installs the wheel into it
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--prefix", str(env_dir),
+         str(wheel)],
+        check=True,
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+
+    def jupyter(module: str, *args: str) -> str:
+        done = subprocess.run(
+            [python, "-m", module, *args], capture_output=True, text=True, env=env,
+            cwd=tmp_path, check=True,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    # Then JupyterLab finds the prebuilt frontend there, enabled and OK, installed by pip
+    labextensions = jupyter("jupyterlab.labextensions", "list")
+    ours = labextensions.split(str(env_dir / "share" / "jupyter" / "labextensions"))[1]
+    assert re.search(r"cozy-jupyterlab v0\.1\.0 .*enabled.*OK.*\(python, cozy-notebook\)", ours)
+    # And the server extension is enabled by the wheel's own configuration file, and loads
+    servers = jupyter("jupyter_server.extension.serverextension", "list")
+    servers = servers.split(str(env_dir / "etc" / "jupyter"))[1]
+    assert re.search(r"cozy_jupyterlab .*enabled", servers)
+    assert re.search(r"cozy_jupyterlab .*OK", servers)
