@@ -24,7 +24,7 @@ $(NPM_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 # and linked into the venv's labextensions folder.
 labextension: $(STAMP) $(NPM_STAMP)
 	rm -rf $(LABEXT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo
-	cd $(EXT) && npx tsc --sourceMap false && $(CURDIR)/$(BIN)/jupyter-builder build .
+	cd $(EXT) && PATH=$(CURDIR)/$(BIN):$$PATH npm run --silent build
 	mkdir -p $(dir $(LABEXT_LINK)) $(VENV)/share/jupyter/lab/settings
 	# The editable install copied a build into the venv; a link follows every rebuild instead.
 	rm -rf $(LABEXT_LINK)
@@ -33,7 +33,7 @@ labextension: $(STAMP) $(NPM_STAMP)
 	cp jupyter-config/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/
 
 lab: labextension
-	$(BIN)/cozy lab --notebook-dir notebooks
+	$(BIN)/cozy lab
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,7 +20,7 @@ from cozy_kernel import runner as _runner
 from cozy_kernel import secrets as _secrets
 from cozy_kernel import terms as _terms
 from cozy_kernel.errors import unknown
-from cozy_kernel.frames import DateLike
+from cozy_kernel.frames import DateLike, collection_from_store
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
@@ -84,8 +84,6 @@ def revert(name: str, key: str, /, *fields: str, home: Home = None) -> int:
 
 def collections(*, home: Home = None) -> list[dict[str, Any]]:
     """The collections the workspace holds, with their row counts and fields."""
-    from cozy_kernel.frames import collection_from_store
-
     with session(home) as (_, store):
         _terms.require(store)
         out = []
@@ -110,9 +108,20 @@ def collections(*, home: Home = None) -> list[dict[str, Any]]:
 
 
 def connectors(*, home: Home = None) -> list[dict[str, Any]]:
-    """Every discovered connector, whether it is connected, and why it is disabled if so."""
+    """Every discovered connector, whether it is connected, and why it is disabled if so.
+
+    ``status`` is what a badge shows: ``not_connected``, ``connected``, ``needs_reconnect``
+    (the grant no longer covers what the connector does) or ``error`` (its last run failed);
+    ``rows`` counts what it brought, per collection.
+    """
     with session(home) as (ws, store):
         connected = set(store.connections())
+        rows: dict[str, dict[str, int]] = {}
+        for name in store.collection_names():
+            table = collection_from_store(store, name).table
+            query = f"SELECT connector, count(*) FROM {table} GROUP BY connector"
+            for connector, count in store.db.execute(query):
+                rows.setdefault(connector, {})[name] = count
         out = []
         for entry in _registry.discover(ws).values():
             item: dict[str, Any] = {
@@ -146,9 +155,20 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
                         for c in m.credentials
                     ],
                     last_run=last[0] if last else None,
+                    rows=rows.get(m.id, {}),
                 )  # fmt: skip
+                item["status"] = _status(item)
             out.append(item)
         return out
+
+
+def _status(item: Mapping[str, Any]) -> str:
+    if not item["connected"]:
+        return "not_connected"
+    if item["grant"] != "granted":
+        return "needs_reconnect"
+    last = item["last_run"]
+    return "error" if last is not None and last["outcome"] == "failed" else "connected"
 
 
 def terms_view(language: str = "en", *, home: Home = None) -> dict[str, Any]:

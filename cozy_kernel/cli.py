@@ -402,18 +402,20 @@ def doctor(ctx: Context, as_json: bool) -> None:
 @click.option(
     "--notebook-dir",
     type=click.Path(file_okay=False, exists=True),
-    default=".",
-    show_default=True,
-    help="Folder JupyterLab opens.",
+    default=None,
+    help="Folder JupyterLab opens (default: the workspace's notebooks folder).",
 )
 @click.argument("jupyter_args", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
-def lab(ctx: Context, notebook_dir: str, jupyter_args: tuple[str, ...]) -> NoReturn:
+def lab(ctx: Context, notebook_dir: str | None, jupyter_args: tuple[str, ...]) -> NoReturn:
     """Start JupyterLab on 127.0.0.1 with this workspace."""
+    from cozy_kernel.notebooks import notebooks_dir
     from cozy_kernel.workspace import Workspace
 
     ws = Workspace.open(ctx.home)
     os.environ["COZY_HOME"] = str(ws.root)
+    if notebook_dir is None:
+        notebook_dir = str(notebooks_dir(ws))
     argv = [
         sys.executable,
         "-m",

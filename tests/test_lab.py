@@ -17,7 +17,6 @@ import pytest
 from tests.conftest import UNTIL, run_cozy
 from tests.jupyter import running
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = uuid.uuid4().hex
 
 
@@ -31,7 +30,7 @@ def get(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, 
 
 @pytest.fixture
 def lab(home: Path, tmp_path: Path) -> Iterator[str]:
-    command = ["cozy_kernel", "--home", str(home), "lab", "--notebook-dir", str(ROOT / "notebooks")]
+    command = ["cozy_kernel", "--home", str(home), "lab"]
     env = {k: v for k, v in os.environ.items() if k != "COZY_HOME"}
     with running(command, tmp_path, TOKEN, env, binds_itself=True) as base:
         yield base
@@ -85,8 +84,10 @@ def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path,
     assert re.search(rb'"news":\s*\{"disabled":\s*true\}', page)
     assert json.loads(get(f"{lab}/lab/api/news")[1])["news"] == []
     assert json.loads(get(f"{lab}/lab/api/update")[1])["notification"] is None
+    # It opens the workspace's own private notebooks folder, the welcome notebook copied in
     listing = json.loads(get(f"{lab}/api/contents")[1])
     assert "Welcome.ipynb" in {item["name"] for item in listing["content"]}
+    assert (home / "notebooks").stat().st_mode & 0o777 == 0o700
 
     # And a kernel started by it reads the same workspace with cozy.frame
     kernel = json.loads(get(f"{lab}/api/kernels", "POST", b'{"name": "python3"}')[1])

@@ -60,6 +60,7 @@ def test_the_wheel_installs_our_packages_and_works_outside_the_checkout(
     assert f"{stem}.data/data/etc/jupyter/jupyter_server_config.d/cozy_jupyterlab.json" in names
     assert "cozy_jupyterlab/openapi.yaml" in names
     assert "cozy_kernel/documents/terms.fr.md" in names
+    assert f"{stem}.data/data/share/cozy-notebook/templates/Welcome.ipynb" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "cozy = cozy_kernel.cli:main" in text

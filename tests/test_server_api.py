@@ -49,7 +49,7 @@ def spec_path(route: str) -> str:
     return "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
 
 
-SAMPLE = {"{connector_id}": "demo-bank", "{job_id}": "0" * 32}
+SAMPLE = {"{connector_id}": "demo-bank", "{job_id}": "0" * 32, "{name}": "Welcome.ipynb"}
 
 
 def routes() -> list[tuple[str, str]]:
@@ -138,7 +138,16 @@ def test_the_gate_the_grant_a_background_sync_and_erasure(server: Server, fresh_
     listed = {c["id"]: c for c in server.call("get", "connectors").json()}
     assert listed["demo-bank"]["grant"] == "granted"
     assert listed["demo-bank"]["last_run"]["outcome"] == "ok"
+    assert listed["demo-bank"]["status"] == "connected"
+    assert listed["demo-bank"]["rows"] == {
+        "bank.accounts": 2,
+        "bank.transactions": job["report"]["added"] - 2,
+    }
+    assert listed["qif"]["status"] == "not_connected" and listed["qif"]["rows"] == {}
     assert server.call("get", "report").json()["data"]
+    page = server.call("get", "report?format=html")
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Demo Bank" in page.text and "<script" not in page.text.lower()
 
     # Withdrawal with erasure
     erased = server.call("delete", "connectors/demo-bank/consent?erase=1")
@@ -193,6 +202,26 @@ def test_import_asks_for_the_grant_then_takes_the_file(server: Server) -> None:
     garbage = server.call("post", "import", files={"file": ("x.qif", b"!Type:Bank\nD1\n")},
                           data={"grant": "1"})  # fmt: skip
     assert garbage.status_code == 422 and "x.qif" in garbage.json()["message"]
+
+
+def test_templates_are_copied_into_the_root_under_a_free_name(
+    server: Server, tmp_path: Path
+) -> None:
+    listed = server.call("get", "templates").json()
+    assert listed[0]["name"] == "Welcome.ipynb" and listed[0]["title"]
+
+    first = server.call("post", "templates/Welcome.ipynb", json={})
+    second = server.call("post", "templates/Welcome.ipynb", json={})
+
+    assert (first.status_code, first.json()) == (201, {"path": "Welcome.ipynb"})
+    assert second.json() == {"path": "Welcome-1.ipynb"}
+    source = json.loads((ROOT / "notebooks" / "Welcome.ipynb").read_text())
+    copied = json.loads((tmp_path / "Welcome-1.ipynb").read_text())
+    assert [c["source"] for c in copied["cells"]] == [c["source"] for c in source["cells"]]
+    assert server.call("post", "templates/nothing.ipynb", json={}).status_code == 404
+    assert server.call("post", "templates/..%2Fcozy.ipynb", json={}).status_code == 404
+    missing = server.call("post", "templates/Welcome.ipynb", json={"path": "no/such"})
+    assert missing.status_code == 400 and "no/such" in missing.json()["message"]
 
 
 def test_credentials_are_write_only_and_checked(server: Server) -> None:

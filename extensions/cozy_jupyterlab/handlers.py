@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 
 import cozy_kernel as cozy
 from cozy_jupyterlab.jobs import Jobs
+from cozy_kernel import notebooks, transparency
 from cozy_kernel.errors import CozyError, UsageError
 
 API_VERSION = "1"
@@ -132,8 +133,12 @@ class ConsentHandler(CozyHandler):
 
     @tornado.web.authenticated
     async def post(self, connector_id: str) -> None:
+        """Grant, with the settings and (write-only) credentials of the connect form."""
         settings = self.mapping("settings")
-        stored = await self.call(cozy.connect, connector_id, settings, grant=True, method=METHOD)
+        secrets = self.mapping("credentials") or None
+        stored = await self.call(
+            cozy.connect, connector_id, settings, grant=True, secrets=secrets, method=METHOD
+        )
         message = await self.call(cozy.link, connector_id)
         self.reply({"settings": stored, "message": message})
 
@@ -216,9 +221,42 @@ class ImportHandler(CozyHandler):
 
 
 class ReportHandler(CozyHandler):
+    """JSON by default; ``?format=html`` is the same self-contained page `cozy report` writes."""
+
     @tornado.web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call(cozy.report))
+        fmt = self.get_argument("format", "json")
+        if fmt not in ("json", "html", "md"):
+            raise UsageError(f"format {fmt!r} is not json, html or md")
+        data = await self.call(cozy.report)
+        if fmt == "json":
+            self.reply(data)
+            return
+        page = transparency.render(data, fmt)
+        self.finish(page, set_content_type="text/html" if fmt == "html" else "text/markdown")
+
+
+class TemplatesHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.call(notebooks.templates))
+
+
+class TemplateHandler(CozyHandler):
+    """Copy a template into the folder JupyterLab shows, under a name not yet taken."""
+
+    @tornado.web.authenticated
+    async def post(self, name: str) -> None:
+        content = await self.call(notebooks.template, name)
+        folder = self.text("path", "")
+        manager: Any = self.contents_manager  # untyped in jupyter_server
+        if not await ensure_async(manager.dir_exists(folder)):
+            raise UsageError(f"folder {folder!r} does not exist")
+        target = await ensure_async(manager.increment_filename(name, folder, insert="-"))
+        path = url_path_join(folder, target) if folder else target
+        model = {"type": "notebook", "format": "json", "content": content}
+        saved = await ensure_async(manager.save(model, path))
+        self.reply({"path": saved["path"]}, status=201)
 
 
 ROUTES: list[tuple[str, type[CozyHandler]]] = [
@@ -234,6 +272,8 @@ ROUTES: list[tuple[str, type[CozyHandler]]] = [
     ("import", ImportHandler),
     (r"jobs/(?P<job_id>[0-9a-f]{32})", JobHandler),
     ("report", ReportHandler),
+    ("templates", TemplatesHandler),
+    (r"templates/(?P<name>[^/]+\.ipynb)", TemplateHandler),
 ]
 
 
