@@ -252,6 +252,13 @@ class TemplateHandler(CozyHandler):
         manager: Any = self.contents_manager  # untyped in jupyter_server
         if not await ensure_async(manager.dir_exists(folder)):
             raise UsageError(f"folder {folder!r} does not exist")
+        # Templates are kept without outputs or kernel; the copy opens on the default kernel.
+        kernel = self.kernel_manager.default_kernel_name
+        spec = await ensure_async(self.kernel_spec_manager.get_kernel_spec(kernel))
+        content.setdefault("metadata", {}).setdefault(
+            "kernelspec",
+            {"name": kernel, "display_name": spec.display_name, "language": spec.language},
+        )
         target = await ensure_async(manager.increment_filename(name, folder, insert="-"))
         path = url_path_join(folder, target) if folder else target
         model = {"type": "notebook", "format": "json", "content": content}

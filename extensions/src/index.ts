@@ -3,12 +3,15 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, MainAreaWidget, Notification } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { CozyModel } from './model';
+import { reportWidget } from './report';
 import { checkServer } from './request';
 import { CozySidebar } from './sidebar';
 import { showTerms, termsGate } from './terms';
@@ -34,26 +37,41 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Cozy Notebook: the terms gate and the connector sidebar.',
   autoStart: true,
   requires: [ITranslator],
-  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry],
+  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry, ILauncher, IRenderMimeRegistry],
   activate: async (
     app: JupyterFrontEnd,
     translator: ITranslator,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    settingRegistry: ISettingRegistry | null
+    settingRegistry: ISettingRegistry | null,
+    launcher: ILauncher | null,
+    rendermime: IRenderMimeRegistry | null
   ): Promise<void> => {
     const trans = translator.load('cozy_jupyterlab');
     const model = new CozyModel(termsLanguage(translator.languageCode));
     let notifySync = true;
     const show = (): Promise<void> =>
-      showTerms(model, trans).catch((error: Error) => {
+      showTerms(model, trans, rendermime).catch((error: Error) => {
         Notification.error(error.message);
       });
+    let report: MainAreaWidget | null = null;
+    const showReport = async (): Promise<void> => {
+      try {
+        const page = await model.reportPage();
+        report?.dispose();
+        report = reportWidget(page, trans, cozyIcon);
+        app.shell.add(report, 'main');
+        app.shell.activateById(report.id);
+      } catch (error) {
+        Notification.error((error as Error).message);
+      }
+    };
 
     const sidebar = new CozySidebar({
       model,
       trans,
       showTerms: show,
+      showReport,
       notifySync: () => notifySync
     });
     sidebar.id = 'cozy-connectors';
@@ -70,8 +88,42 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Cozy: Refresh connectors'),
       execute: () => model.refresh().catch((error: Error) => (model.error = error.message))
     });
-    palette?.addItem({ command: 'cozy:show-terms', category: 'Cozy' });
-    palette?.addItem({ command: 'cozy:refresh-connectors', category: 'Cozy' });
+    app.commands.addCommand('cozy:open-report', {
+      label: trans.__('Cozy: What we hold'),
+      execute: showReport
+    });
+    app.commands.addCommand('cozy:new-from-template', {
+      label: args => (args.title as string) ?? trans.__('Cozy template'),
+      caption: args => (args.description as string) ?? '',
+      icon: cozyIcon,
+      execute: async args => {
+        try {
+          const path = await model.fromTemplate(args.name as string);
+          await app.commands.execute('docmanager:open', { path });
+        } catch (error) {
+          Notification.error((error as Error).message);
+        }
+      }
+    });
+    for (const command of ['cozy:show-terms', 'cozy:refresh-connectors', 'cozy:open-report']) {
+      palette?.addItem({ command, category: 'Cozy' });
+    }
+    if (launcher) {
+      // Templates are listed by the server (they ship with it); the launcher shows them once known.
+      void model
+        .templates()
+        .then(templates =>
+          templates.forEach((template, rank) =>
+            launcher.add({
+              command: 'cozy:new-from-template',
+              args: { ...template },
+              category: trans.__('Cozy templates'),
+              rank
+            })
+          )
+        )
+        .catch((error: Error) => console.warn(`cozy: no templates: ${error.message}`));
+    }
 
     if (settingRegistry) {
       const settings = await settingRegistry.load(PLUGIN_ID);
@@ -87,7 +139,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     void app.restored.then(async () => {
       try {
         await checkServer(trans);
-        await termsGate(model, trans);
+        await termsGate(model, trans, show);
         await model.refresh();
       } catch (error) {
         model.error = (error as Error).message;

@@ -1,13 +1,15 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { post, requestAPI } from './request';
+import { post, requestAPI, requestText } from './request';
 import {
   IConnectResult,
   IConnector,
   IConsentEvent,
   IConsentScreen,
   IDisconnectResult,
+  IImportReport,
   IJob,
+  ITemplate,
   ITermsStatus,
   ITermsView,
   Language
@@ -84,13 +86,50 @@ export class CozyModel {
     );
   }
 
-  async connect(connector: string): Promise<IConnectResult> {
+  /** Grant with the form's settings; credentials go to the server's keyring, never kept here. */
+  async connect(
+    connector: string,
+    settings: Record<string, string> = {},
+    credentials: Record<string, string> = {}
+  ): Promise<IConnectResult> {
     const result = await requestAPI<IConnectResult>(
       `connectors/${connector}/consent`,
-      post({ settings: {} })
+      post({ settings, credentials })
     );
     await this.refresh();
     return result;
+  }
+
+  /** Upload statement files; `grant` records the importer's grant after its screen was shown. */
+  async importFiles(files: readonly File[], grant: boolean): Promise<IImportReport> {
+    const form = new FormData();
+    for (const file of files) {
+      form.append('file', file, file.name);
+    }
+    if (grant) {
+      form.append('grant', '1');
+    }
+    const report = await requestAPI<IImportReport>('import', { method: 'POST', body: form });
+    await this.refresh();
+    return report;
+  }
+
+  templates(): Promise<ITemplate[]> {
+    return requestAPI<ITemplate[]>('templates');
+  }
+
+  /** Copy a template into the Jupyter root; resolves with the new notebook's path. */
+  async fromTemplate(name: string): Promise<string> {
+    const created = await requestAPI<{ path: string }>(
+      `templates/${encodeURIComponent(name)}`,
+      post()
+    );
+    return created.path;
+  }
+
+  /** The transparency report as a self-contained page (no scripts). */
+  reportPage(): Promise<string> {
+    return requestText('report?format=html');
   }
 
   async disconnect(connector: string, erase: boolean): Promise<IDisconnectResult> {

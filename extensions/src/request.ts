@@ -20,26 +20,32 @@ export class CozyAPIError extends Error {
   }
 }
 
-/** The only HTTP path of the frontend: JSON in, typed JSON out, failures as CozyAPIError. */
-export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
+/** The only HTTP path of the frontend: the answer's text, failures as CozyAPIError. */
+export async function requestText(endPoint: string, init: RequestInit = {}): Promise<string> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'cozy', 'api', endPoint);
   const response = await ServerConnection.makeRequest(url, init, settings);
   const text = await response.text();
-  let data: unknown = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    // Tornado answers unknown routes with an HTML page; keep its status, drop the body.
-  }
   if (!response.ok) {
+    let data: unknown = null;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // Tornado answers unknown routes with an HTML page; keep its status, drop the body.
+    }
     const body =
       data && typeof data === 'object' && 'message' in data
         ? (data as IErrorBody)
         : { message: `${response.status} ${response.statusText}` };
     throw new CozyAPIError(response.status, body);
   }
-  return data as T;
+  return text;
+}
+
+/** JSON in, typed JSON out. */
+export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
+  const text = await requestText(endPoint, init);
+  return (text ? JSON.parse(text) : null) as T;
 }
 
 /** JSON body for POST requests. */

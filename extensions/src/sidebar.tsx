@@ -1,9 +1,16 @@
-import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { Notification } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import {
+  buildIcon,
+  fileUploadIcon,
+  LabIcon,
+  linkIcon,
+  ReactWidget,
+  UseSignal
+} from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { askConsent, askDisconnect, askSettings } from './dialogs';
 import { CozyModel } from './model';
 import { CozyAPIError } from './request';
 import { IConnector } from './tokens';
@@ -13,9 +20,19 @@ export interface ISidebarOptions {
   model: CozyModel;
   trans: TranslationBundle;
   showTerms: () => Promise<void>;
+  showReport: () => Promise<void>;
   /** Whether to announce each finished sync (a user setting). */
   notifySync: () => boolean;
 }
+
+const KIND_ICONS: Record<string, LabIcon> = {
+  api: linkIcon,
+  file: fileUploadIcon,
+  demo: buildIcon
+};
+
+/** Demo first (it needs nothing), then bank APIs, then file importers. */
+const KIND_ORDER = ['demo', 'api', 'file'];
 
 /** Run a user action; a refusal becomes a notification instead of an unhandled rejection. */
 async function attempt(action: () => Promise<void>): Promise<void> {
@@ -28,39 +45,13 @@ async function attempt(action: () => Promise<void>): Promise<void> {
   }
 }
 
-/** The Disconnect dialog's body: a warning and the "erase" choice. */
-class DisconnectBody extends Widget implements Dialog.IBodyWidget<boolean> {
-  constructor(trans: TranslationBundle, name: string) {
-    super();
-    this.addClass('cozy-Disconnect');
-    const text = document.createElement('p');
-    text.textContent = trans.__(
-      'Cozy Notebook will stop syncing %1 and withdraw its grant.',
-      name
-    );
-    const label = document.createElement('label');
-    this._erase.type = 'checkbox';
-    this._erase.className = 'cozy-Disconnect-erase';
-    label.append(this._erase, ` ${trans.__('Also erase my data brought by %1', name)}`);
-    this.node.append(text, label);
-  }
-
-  getValue(): boolean {
-    return this._erase.checked;
-  }
-
-  private _erase = document.createElement('input');
-}
-
 function Badge(props: { connector: IConnector; options: ISidebarOptions }): JSX.Element {
   const { connector, options } = props;
   const { trans } = options;
   const job = options.model.job(connector.id);
   if (job && (job.state === 'queued' || job.state === 'running')) {
     const label =
-      job.percent === null
-        ? trans.__('syncing…')
-        : trans.__('syncing %1%', job.percent);
+      job.percent === null ? trans.__('syncing…') : trans.__('syncing %1%', job.percent);
     return (
       <span className="cozy-Badge cozy-Badge-syncing">
         {label}
@@ -68,15 +59,23 @@ function Badge(props: { connector: IConnector; options: ISidebarOptions }): JSX.
       </span>
     );
   }
-  const failed = connector.error !== null || connector.last_run?.outcome === 'failed';
-  if (failed || job?.state === 'failed') {
-    return <span className="cozy-Badge cozy-Badge-error">{trans.__('error')}</span>;
-  }
-  return connector.connected ? (
-    <span className="cozy-Badge cozy-Badge-connected">{trans.__('connected')}</span>
-  ) : (
-    <span className="cozy-Badge">{trans.__('not connected')}</span>
-  );
+  const labels: Record<string, string> = {
+    not_connected: trans.__('not connected'),
+    connected: trans.__('connected'),
+    needs_reconnect: trans.__('needs reconnect'),
+    error: trans.__('error')
+  };
+  const status = connector.error !== null ? 'error' : connector.status;
+  return <span className={`cozy-Badge cozy-Badge-${status}`}>{labels[status]}</span>;
+}
+
+/** "2 accounts · 1,204 transactions": what the connector brought, per collection. */
+function rowsText(connector: IConnector, trans: TranslationBundle): string {
+  return Object.entries(connector.rows)
+    .map(([collection, count]) =>
+      trans._n('%1 row in %2', '%1 rows in %2', count, collection)
+    )
+    .join(' · ');
 }
 
 function ConnectorRow(props: {
@@ -88,20 +87,19 @@ function ConnectorRow(props: {
   const run = connector.last_run;
   const job = model.job(connector.id);
   const busy = job?.state === 'queued' || job?.state === 'running';
+  const Icon = KIND_ICONS[connector.kind] ?? linkIcon;
+  const failure = connector.error ?? (connector.status === 'error' ? run?.error : null);
 
   const connect = (): Promise<void> =>
     attempt(async () => {
-      const screen = await model.consentScreen(connector.id);
-      const body = <div className="cozy-Consent">{screen.text}</div>;
-      const result = await showDialog({
-        title: trans.__('Connect %1?', connector.name),
-        body,
-        buttons: [Dialog.cancelButton(), Dialog.okButton({ label: trans.__('Connect') })]
-      });
-      if (!result.button.accept) {
+      if (!(await askConsent(model, trans, connector.id, connector.name))) {
         return;
       }
-      const { message } = await model.connect(connector.id);
+      const values = await askSettings(trans, connector);
+      if (values === null) {
+        return;
+      }
+      const { message } = await model.connect(connector.id, values.settings, values.credentials);
       if (message) {
         Notification.info(message, { autoClose: false });
       }
@@ -125,36 +123,40 @@ function ConnectorRow(props: {
 
   const disconnect = (): Promise<void> =>
     attempt(async () => {
-      const result = await showDialog({
-        title: trans.__('Disconnect %1?', connector.name),
-        body: new DisconnectBody(trans, connector.name),
-        buttons: [
-          Dialog.cancelButton(),
-          Dialog.warnButton({ label: trans.__('Disconnect') })
-        ]
-      });
-      if (result.button.accept) {
-        await model.disconnect(connector.id, result.value === true);
+      const erase = await askDisconnect(trans, connector.name);
+      if (erase !== null) {
+        await model.disconnect(connector.id, erase);
       }
     });
 
   return (
-    <li className="cozy-Connector" data-connector={connector.id}>
+    <li className="cozy-Connector" data-connector={connector.id} data-status={connector.status}>
       <div className="cozy-Connector-head">
+        <Icon.react className="cozy-Connector-icon" tag="span" />
         <span className="cozy-Connector-name">{connector.name}</span>
         <Badge connector={connector} options={options} />
       </div>
       <div className="cozy-Connector-description">
         {connector.description[model.language] ?? connector.description.en}
       </div>
+      {failure && <div className="cozy-Connector-failure">{failure}</div>}
       {run && (
         <div className="cozy-Connector-run">
-          {trans.__(
-            'Last sync: %1 — %2 rows added',
-            new Date(run.started_at).toLocaleString(),
-            run.added
-          )}
+          {connector.kind === 'file'
+            ? trans.__(
+                'Last import: %1 — %2 rows added',
+                new Date(run.started_at).toLocaleString(),
+                run.added
+              )
+            : trans.__(
+                'Last sync: %1 — %2 rows added',
+                new Date(run.started_at).toLocaleString(),
+                run.added
+              )}
         </div>
+      )}
+      {Object.keys(connector.rows).length > 0 && (
+        <div className="cozy-Connector-rows">{rowsText(connector, trans)}</div>
       )}
       <div className="cozy-Connector-actions">
         {!connector.connected && (
@@ -162,7 +164,12 @@ function ConnectorRow(props: {
             {trans.__('Connect')}
           </button>
         )}
-        {/* File importers take files from the Import API, not a sync. */}
+        {connector.status === 'needs_reconnect' && (
+          <button className="jp-mod-styled jp-mod-accept" onClick={connect}>
+            {trans.__('Reconnect')}
+          </button>
+        )}
+        {/* File importers take files from the import area, not a sync. */}
         {connector.connected && connector.kind !== 'file' && (
           <button className="jp-mod-styled jp-mod-accept" disabled={busy} onClick={sync}>
             {trans.__('Sync now')}
@@ -176,6 +183,88 @@ function ConnectorRow(props: {
       </div>
     </li>
   );
+}
+
+/**
+ * Statement files, dropped or picked. The first import of a format asks for the importer's
+ * grant: the server names the importer, its consent screen is shown, then the upload repeats.
+ */
+function ImportArea(props: { options: ISidebarOptions }): JSX.Element {
+  const { model, trans } = props.options;
+  const [over, setOver] = React.useState(false);
+  const picker = React.useRef<HTMLInputElement>(null);
+
+  const upload = (files: File[]): Promise<void> =>
+    attempt(async () => {
+      if (files.length === 0) {
+        return;
+      }
+      let report;
+      try {
+        report = await model.importFiles(files, false);
+      } catch (error) {
+        const importer = error instanceof CozyAPIError ? error.body.detail?.connector : null;
+        if (!(error instanceof CozyAPIError && error.body.reason === 'grant-required' && importer)) {
+          throw error;
+        }
+        const name = model.connectors.find(c => c.id === importer)?.name ?? importer;
+        if (!(await askConsent(model, trans, importer, name))) {
+          return;
+        }
+        report = await model.importFiles(files, true);
+      }
+      const added = report.runs.reduce((sum, run) => sum + run.added, 0);
+      Notification.success(
+        trans._n(
+          'Imported %2 rows from %1 file',
+          'Imported %2 rows from %1 files',
+          files.length,
+          added
+        ),
+        { autoClose: 5000 }
+      );
+    });
+
+  return (
+    <div
+      className={`cozy-Import${over ? ' cozy-mod-dragover' : ''}`}
+      onDragOver={event => {
+        event.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={event => {
+        event.preventDefault();
+        setOver(false);
+        void upload(Array.from(event.dataTransfer.files));
+      }}
+    >
+      <span>{trans.__('Drop bank statements here (OFX, QIF, CSV, camt)')}</span>
+      <button className="jp-mod-styled" onClick={() => picker.current?.click()}>
+        {trans.__('Import file…')}
+      </button>
+      <input
+        ref={picker}
+        className="cozy-Import-input"
+        type="file"
+        multiple
+        accept=".ofx,.qfx,.qif,.csv,.txt,.xml,.053,.052"
+        onChange={event => {
+          const files = Array.from(event.currentTarget.files ?? []);
+          event.currentTarget.value = '';
+          void upload(files);
+        }}
+      />
+    </div>
+  );
+}
+
+function categoryLabel(category: string, trans: TranslationBundle): string {
+  const known: Record<string, string> = {
+    banking: trans.__('Banking'),
+    other: trans.__('Other')
+  };
+  return known[category] ?? category;
 }
 
 function Panel(props: { options: ISidebarOptions }): JSX.Element {
@@ -202,12 +291,33 @@ function Panel(props: { options: ISidebarOptions }): JSX.Element {
       </div>
     );
   }
+  const groups = new Map<string, IConnector[]>();
+  const ordered = [...model.connectors].sort(
+    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind)
+  );
+  for (const connector of ordered) {
+    const category = connector.categories?.[0] ?? 'other';
+    groups.set(category, [...(groups.get(category) ?? []), connector]);
+  }
   return (
-    <ul className="cozy-Connectors">
-      {model.connectors.map(connector => (
-        <ConnectorRow key={connector.id} connector={connector} options={options} />
+    <>
+      <div className="cozy-Sidebar-tools">
+        <button className="jp-mod-styled" onClick={() => void options.showReport()}>
+          {trans.__('What we hold')}
+        </button>
+      </div>
+      <ImportArea options={options} />
+      {[...groups.entries()].map(([category, connectors]) => (
+        <section className="cozy-Group" key={category} data-category={category}>
+          <h3 className="cozy-Group-title">{categoryLabel(category, trans)}</h3>
+          <ul className="cozy-Connectors">
+            {connectors.map(connector => (
+              <ConnectorRow key={connector.id} connector={connector} options={options} />
+            ))}
+          </ul>
+        </section>
       ))}
-    </ul>
+    </>
   );
 }
 

@@ -1,6 +1,8 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { Panel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { CozyModel } from './model';
@@ -9,11 +11,10 @@ import { ITermsView } from './tokens';
 /** Marks the Decline button apart from Escape, which closes the gate without deciding. */
 const DECLINE = 'cozy-decline';
 
-function TermsBody(props: { view: ITermsView; trans: TranslationBundle }): JSX.Element {
+function TermsTables(props: { view: ITermsView; trans: TranslationBundle }): JSX.Element {
   const { view, trans } = props;
   return (
-    <div className="cozy-Terms">
-      <div className="cozy-Terms-text">{view.text}</div>
+    <div className="cozy-Terms-tables">
       <h3>{trans.__('Data we collect')}</h3>
       <table className="cozy-Table cozy-Terms-collect">
         <thead>
@@ -64,12 +65,45 @@ function TermsBody(props: { view: ITermsView; trans: TranslationBundle }): JSX.E
   );
 }
 
+/**
+ * The terms as Markdown rendered by JupyterLab's own (sanitizing) renderer, then the tables.
+ * Without a renderer the text shows as it is written.
+ */
+async function termsBody(
+  view: ITermsView,
+  trans: TranslationBundle,
+  rendermime: IRenderMimeRegistry | null
+): Promise<Widget> {
+  const body = new Panel();
+  body.addClass('cozy-Terms');
+  let text: Widget;
+  if (rendermime) {
+    const renderer = rendermime.createRenderer('text/markdown');
+    await renderer.renderModel(
+      rendermime.createModel({ data: { 'text/markdown': view.text }, trusted: false })
+    );
+    text = renderer;
+  } else {
+    text = new Widget();
+    text.node.textContent = view.text;
+    text.addClass('cozy-mod-plain');
+  }
+  text.addClass('cozy-Terms-text');
+  body.addWidget(text);
+  body.addWidget(ReactWidget.create(<TermsTables view={view} trans={trans} />));
+  return body;
+}
+
 /** Show the terms and record the user's Accept or Decline; Escape records nothing. */
-export async function showTerms(model: CozyModel, trans: TranslationBundle): Promise<void> {
+export async function showTerms(
+  model: CozyModel,
+  trans: TranslationBundle,
+  rendermime: IRenderMimeRegistry | null
+): Promise<void> {
   const view = await model.loadTerms();
   const result = await showDialog({
     title: view.title ?? trans.__('Cozy Notebook terms'),
-    body: ReactWidget.create(<TermsBody view={view} trans={trans} />),
+    body: await termsBody(view, trans, rendermime),
     buttons: [
       Dialog.cancelButton({ label: trans.__('Decline'), actions: [DECLINE] }),
       Dialog.okButton({ label: trans.__('Accept') })
@@ -90,10 +124,14 @@ export async function showTerms(model: CozyModel, trans: TranslationBundle): Pro
  * The startup gate: a modal when the terms must be accepted (unless the user already
  * declined them: the sidebar then offers them again), a notice when new ones are coming.
  */
-export async function termsGate(model: CozyModel, trans: TranslationBundle): Promise<void> {
+export async function termsGate(
+  model: CozyModel,
+  trans: TranslationBundle,
+  show: () => Promise<void>
+): Promise<void> {
   const status = (await model.loadTerms()).status;
   if (status.state === 'required' && status.last_event !== 'refused') {
-    await showTerms(model, trans);
+    await show();
   } else if (status.state === 'warning') {
     Notification.warning(
       trans.__(
@@ -104,7 +142,7 @@ export async function termsGate(model: CozyModel, trans: TranslationBundle): Pro
       {
         autoClose: false,
         actions: [
-          { label: trans.__('Review terms'), callback: () => void showTerms(model, trans) }
+          { label: trans.__('Review terms'), callback: () => void show() }
         ]
       }
     );

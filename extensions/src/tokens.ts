@@ -68,6 +68,26 @@ export interface IRun {
   error: string | null;
 }
 
+/** A setting from the connector's manifest, with its stored value. */
+export interface ISetting {
+  name: string;
+  label: string;
+  kind: 'text' | 'int' | 'decimal' | 'bool' | 'date';
+  default: string | null;
+  help: string;
+  value: string | null;
+}
+
+/** A credential from the manifest: only whether one is stored, never its value. */
+export interface ICredential {
+  name: string;
+  label: string;
+  help: string;
+  stored: boolean;
+}
+
+export type ConnectorStatus = 'not_connected' | 'connected' | 'needs_reconnect' | 'error';
+
 export interface IConnector {
   id: string;
   name: string;
@@ -75,9 +95,26 @@ export interface IConnector {
   enabled: boolean;
   connected: boolean;
   grant: string;
+  status: ConnectorStatus;
   error: string | null;
+  categories: string[];
   description: Partial<Record<Language, string>>;
+  settings: ISetting[];
+  credentials: ICredential[];
   last_run: IRun | null;
+  /** Rows this connector brought, per collection. */
+  rows: Record<string, number>;
+}
+
+export interface ITemplate {
+  name: string;
+  title: string;
+  description: string;
+}
+
+export interface IImportReport {
+  files: Record<string, unknown>[];
+  runs: { connector: string; added: number; updated: number }[];
 }
 
 export interface IConsentScreen {

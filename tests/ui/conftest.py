@@ -28,11 +28,21 @@ CHROMIUM_ARGS = [
 TOKEN = uuid.uuid4().hex
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "locale(code): JupyterLab's display language, e.g. fr_FR")
+
+
 @pytest.fixture
-def lab(fresh_home: Path, tmp_path: Path) -> Iterator[str]:
+def lab(fresh_home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 over a fresh workspace, settings and layout; yields its URL."""
     if not (LABEXTENSION / "package.json").exists():
         pytest.fail(f"build the labextension first: {LABEXTENSION} is missing")
+    marker = request.node.get_closest_marker("locale")
+    if marker is not None:
+        # As the user picks it in Settings > Language
+        settings = tmp_path / "settings" / "@jupyterlab" / "translation-extension"
+        settings.mkdir(parents=True)
+        (settings / "plugin.jupyterlab-settings").write_text(f'{{"locale": "{marker.args[0]}"}}')
     # The labextension is found through JUPYTER_PATH, so the tests never write to the venv.
     data = tmp_path / "data"
     (data / "labextensions").mkdir(parents=True)

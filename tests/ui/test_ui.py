@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
+
+from tests.conftest import UNTIL
 
 # JupyterLab takes a few seconds to start in a fresh profile.
 expect.set_options(timeout=20_000)
+CSV = Path(__file__).resolve().parents[1] / "fixtures" / "csv" / "fr_boursorama.csv"
 
 
 def gate(page: Page) -> Locator:
@@ -23,14 +28,36 @@ def open_sidebar(page: Page) -> Locator:
     return sidebar
 
 
-def accept(page: Page) -> None:
-    gate(page).get_by_role("button", name="Accept").click()
+def accept(page: Page, label: str = "Accept") -> None:
+    gate(page).get_by_role("button", name=label).click()
     expect(page.locator(".cozy-Terms")).to_have_count(0)
+
+
+def dialog_with(page: Page, selector: str) -> Locator:
+    dialog = page.locator(".jp-Dialog").filter(has=page.locator(selector))
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def connect_demo(page: Page, row: Locator) -> None:
+    """Connect → the consent screen → the settings form from the manifest → connected."""
+    row.get_by_role("button", name="Connect").click()
+    consent = dialog_with(page, ".cozy-Consent")
+    expect(consent).to_contain_text("network hosts it will contact: none")
+    consent.get_by_role("button", name="Grant").click()
+    form = dialog_with(page, ".cozy-Form")
+    expect(form).to_contain_text("Months of history")
+    form.locator('input[name="until"]').fill(UNTIL)
+    form.locator('input[name="months"]').fill("6")
+    form.get_by_role("button", name="Connect").click()
+    expect(row.locator(".cozy-Badge")).to_have_text("connected")
 
 
 def test_a_fresh_workspace_opens_on_the_terms_gate_with_its_tables(page: Page) -> None:
     dialog = gate(page)
 
+    # The terms are Markdown, rendered: headings are headings
+    expect(dialog.locator(".cozy-Terms-text h2").first).to_be_visible()
     expect(dialog.locator(".cozy-Terms-text")).to_contain_text("What Cozy Notebook does")
     expect(dialog.get_by_role("heading", name="Data we collect")).to_be_visible()
     collect = dialog.locator(".cozy-Terms-collect tbody tr")
@@ -50,36 +77,126 @@ def test_declining_locks_the_sidebar_and_offers_the_terms_again(page: Page) -> N
     expect(sidebar.locator('[data-connector="demo-bank"]')).to_be_visible()
 
 
-def test_accepting_lists_the_connectors(page: Page) -> None:
+def test_accepting_lists_the_connectors_grouped_by_category(page: Page) -> None:
     accept(page)
 
     sidebar = open_sidebar(page)
-    row = sidebar.locator('[data-connector="demo-bank"]')
+    banking = sidebar.locator('.cozy-Group[data-category="banking"]')
+    expect(banking.locator(".cozy-Group-title")).to_have_text("Banking")
+    row = banking.locator('[data-connector="demo-bank"]')
     expect(row).to_contain_text("Demo Bank")
     expect(row.locator(".cozy-Badge")).to_have_text("not connected")
+    expect(banking.locator(".cozy-Connector")).to_have_count(7)
 
 
-def test_connect_sync_then_disconnect_demo_bank(page: Page) -> None:
+def test_connect_sync_then_disconnect_and_erase_demo_bank(page: Page) -> None:
     accept(page)
     row = open_sidebar(page).locator('[data-connector="demo-bank"]')
+    connect_demo(page, row)
 
-    # Connect shows the consent screen first
-    row.get_by_role("button", name="Connect").click()
-    consent = page.locator(".jp-Dialog").filter(has=page.locator(".cozy-Consent"))
-    expect(consent).to_contain_text("network hosts it will contact: none")
-    consent.get_by_role("button", name="Connect").click()
-    expect(row.locator(".cozy-Badge")).to_have_text("connected")
-
-    # Sync now fills the store and tells how much it brought
+    # Sync now fills the store and the row shows what it brought
     row.get_by_role("button", name="Sync now").click()
     expect(row.locator(".cozy-Connector-run")).to_contain_text(re.compile(r"\d+ rows added"))
+    expect(row.locator(".cozy-Connector-rows")).to_contain_text("2 rows in bank.accounts")
+    expect(row.locator(".cozy-Connector-rows")).to_contain_text(
+        re.compile(r"\d{2,} rows in bank.transactions")
+    )
     expect(row.locator(".cozy-Badge")).to_have_text("connected")
-    expect(row.get_by_role("button", name="Disconnect")).to_be_visible()
 
     # Disconnect asks first, and can erase what the connector brought
     row.get_by_role("button", name="Disconnect").click()
-    confirm = page.locator(".jp-Dialog").filter(has=page.locator(".cozy-Disconnect"))
+    confirm = dialog_with(page, ".cozy-Disconnect")
     confirm.locator(".cozy-Disconnect-erase").check()
     confirm.get_by_role("button", name="Disconnect").click()
     expect(row.locator(".cozy-Badge")).to_have_text("not connected")
+    expect(row.locator(".cozy-Connector-rows")).to_have_count(0)
     expect(row.get_by_role("button", name="Connect")).to_be_visible()
+
+
+def test_credentials_are_asked_in_masked_fields(page: Page) -> None:
+    accept(page)
+    row = open_sidebar(page).locator('[data-connector="gocardless"]')
+
+    row.get_by_role("button", name="Connect").click()
+    consent = dialog_with(page, ".cozy-Consent")
+    expect(consent).to_contain_text("GoCardless Ltd")
+    consent.get_by_role("button", name="Grant").click()
+    form = dialog_with(page, ".cozy-Form")
+    secret = form.locator('input[name="secret_key"]')
+    expect(secret).to_have_attribute("type", "password")
+    expect(form.locator('input[name="secret_id"]')).to_have_attribute("type", "password")
+    secret.fill("never-shown-anywhere")
+    form.get_by_role("button", name="Cancel").click()
+
+    # Cancelled: nothing granted, nothing stored, the secret nowhere in the page
+    expect(row.locator(".cozy-Badge")).to_have_text("not connected")
+    assert "never-shown-anywhere" not in page.content()
+
+
+def test_import_a_csv_statement_asks_the_grant_then_shows_the_rows(page: Page) -> None:
+    accept(page)
+    sidebar = open_sidebar(page)
+
+    sidebar.locator(".cozy-Import-input").set_input_files(str(CSV))
+    consent = dialog_with(page, ".cozy-Consent")
+    expect(consent).to_contain_text("CSV")
+    consent.get_by_role("button", name="Grant").click()
+
+    expect(page.locator(".Toastify__toast").filter(has_text="Imported")).to_contain_text(
+        re.compile(r"Imported \d+ rows from 1 file")
+    )
+    row = sidebar.locator('[data-connector="csv"]')
+    expect(row.locator(".cozy-Badge")).to_have_text("connected")
+    expect(row.locator(".cozy-Connector-rows")).to_contain_text("rows in bank.transactions")
+    expect(row.locator(".cozy-Connector-run")).to_contain_text("Last import")
+
+
+def test_what_we_hold_opens_the_transparency_report(page: Page) -> None:
+    accept(page)
+    sidebar = open_sidebar(page)
+    connect_demo(page, sidebar.locator('[data-connector="demo-bank"]'))
+    sidebar.locator('[data-connector="demo-bank"]').get_by_role("button", name="Sync now").click()
+    expect(sidebar.locator('[data-connector="demo-bank"] .cozy-Connector-rows')).to_be_visible()
+
+    sidebar.get_by_role("button", name="What we hold").click()
+
+    frame = page.frame_locator("#cozy-report iframe")
+    expect(frame.locator("body")).to_contain_text("Demo Bank")
+    expect(frame.locator("body")).to_contain_text("bank.transactions")
+
+
+def test_a_template_from_the_launcher_runs_on_the_demo_bank(page: Page) -> None:
+    accept(page)
+
+    launcher = page.locator(".jp-Launcher")
+    section = launcher.locator(".jp-Launcher-section").filter(has_text="Cozy templates")
+    section.locator(".jp-LauncherCard", has_text="Welcome to Cozy Notebook").click()
+    notebook = page.locator(".jp-NotebookPanel").filter(has=page.locator(".jp-Cell"))
+    tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    expect(tab).to_contain_text("Welcome.ipynb")
+    # Run once the kernel is up (running earlier would ask which kernel to start)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=60_000
+    )
+
+    page.get_by_role("menuitem", name="Run").click()
+    page.locator('[data-command="runmenu:run-all"]').click()
+
+    # The notebook connects and syncs the demo bank, then adds up last month's spending
+    expect(notebook.locator(".jp-OutputArea-output").filter(has_text="Spent in")).to_be_visible(
+        timeout=120_000
+    )
+    expect(notebook.locator(".jp-OutputArea-output[data-mime-type*='error']")).to_have_count(0)
+
+
+@pytest.mark.locale("fr_FR")
+def test_in_french_the_gate_and_the_sidebar_speak_french(page: Page) -> None:
+    dialog = gate(page)
+    expect(dialog.locator(".cozy-Terms-text")).to_contain_text("Aucune télémétrie")
+    expect(dialog.get_by_role("heading", name="Données collectées")).to_be_visible()
+    accept(page, "Accepter")
+
+    row = open_sidebar(page).locator('[data-connector="demo-bank"]')
+    expect(row.locator(".cozy-Badge")).to_have_text("non connecté")
+    expect(row.get_by_role("button", name="Connecter")).to_be_visible()
+    expect(page.locator("#cozy-connectors")).to_contain_text("Déposez vos relevés bancaires ici")
