@@ -30,6 +30,7 @@ TOKEN = uuid.uuid4().hex
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "locale(code): JupyterLab's display language, e.g. fr_FR")
+    config.addinivalue_line("markers", "without_server_extension: the lab runs without our REST API")
 
 
 @pytest.fixture
@@ -53,6 +54,8 @@ def lab(fresh_home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
                f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
+    if request.node.get_closest_marker("without_server_extension"):
+        command.append("--ServerApp.jpserver_extensions=cozy_jupyterlab=False")
     with running(command, tmp_path, TOKEN, env) as base:
         yield base
 

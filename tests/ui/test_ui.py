@@ -200,3 +200,13 @@ def test_in_french_the_gate_and_the_sidebar_speak_french(page: Page) -> None:
     expect(row.locator(".cozy-Badge")).to_have_text("non connecté")
     expect(row.get_by_role("button", name="Connecter")).to_be_visible()
     expect(page.locator("#cozy-connectors")).to_contain_text("Déposez vos relevés bancaires ici")
+
+
+@pytest.mark.without_server_extension
+def test_without_the_server_extension_the_sidebar_says_how_to_check_it(page: Page) -> None:
+    sidebar = open_sidebar(page)
+
+    expect(sidebar.locator(".cozy-Sidebar-error")).to_contain_text(
+        "the server extension is not enabled — run `jupyter server extension list`"
+    )
+    expect(page.locator(".cozy-Terms")).to_have_count(0)
