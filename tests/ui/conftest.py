@@ -30,7 +30,7 @@ TOKEN = uuid.uuid4().hex
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "locale(code): JupyterLab's display language, e.g. fr_FR")
-    config.addinivalue_line("markers", "without_server_extension: the lab runs without our REST API")
+    config.addinivalue_line("markers", "without_server_extension: the lab runs without our API")
 
 
 @pytest.fixture
