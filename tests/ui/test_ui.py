@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+import cozy_kernel as cozy
 from tests.conftest import UNTIL
 
 # JupyterLab takes a few seconds to start in a fresh profile.
@@ -210,3 +212,31 @@ def test_without_the_server_extension_the_sidebar_says_how_to_check_it(page: Pag
         "the server extension is not enabled — run `jupyter server extension list`"
     )
     expect(page.locator(".cozy-Terms")).to_have_count(0)
+
+
+@pytest.fixture
+def future_major(fresh_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Terms 1.0.0 accepted, and the operator announcing 2.0.0 for a month from now."""
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    monkeypatch.setenv("COZY_TERMS_DIR", str(folder))
+    terms = folder / "terms.en.md"
+    header = "---\nversion: {}\ncontroller: The Martin family\njurisdiction: FR\n---\nOur terms\n"
+    terms.write_text(header.format("1.0.0-20200101"))
+    cozy.accept_terms()
+    later = dt.date.today() + dt.timedelta(days=30)
+    terms.write_text(header.format(f"2.0.0-{later:%Y%m%d}"))
+    return later.isoformat()
+
+
+def test_a_major_announced_for_later_notifies_without_blocking(
+    future_major: str, page: Page
+) -> None:
+    toast = page.locator(".Toastify__toast").filter(has_text="New Cozy Notebook terms")
+
+    expect(toast).to_contain_text(f"take effect on {future_major}")
+    expect(page.locator(".cozy-Terms")).to_have_count(0)
+    row = open_sidebar(page).locator('[data-connector="demo-bank"]')
+    expect(row.get_by_role("button", name="Connect")).to_be_visible()
+    toast.get_by_role("button", name="Review terms").click()
+    expect(gate(page).locator(".cozy-Terms-text")).to_contain_text("Our terms")
