@@ -8,6 +8,7 @@ EXT := extensions
 LABEXT := $(EXT)/cozy_jupyterlab/labextension
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/cozy-jupyterlab
 NPM_STAMP := $(EXT)/node_modules/.package-lock.json
+HUB_STAMP := tests/hub/node_modules/.package-lock.json
 
 .PHONY: lab test test-ui lint labextension bench clean
 
@@ -19,6 +20,10 @@ $(STAMP): pyproject.toml
 
 $(NPM_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
 	cd $(EXT) && npm ci --no-audit --no-fund
+
+# configurable-http-proxy, which the JupyterHub test runs beside the hub.
+$(HUB_STAMP): tests/hub/package.json tests/hub/package-lock.json
+	cd tests/hub && npm ci --no-audit --no-fund
 
 # The JupyterLab frontend, built clean every time (an old bundle left in place can ship stale)
 # and linked into the venv's labextensions folder.
@@ -46,7 +51,7 @@ test-ui: labextension
 	$(BIN)/python -m pip install --quiet playwright
 	$(BIN)/python -m pytest tests/ui
 
-test: lint labextension
+test: lint labextension $(HUB_STAMP)
 	$(BIN)/python -m pytest
 	$(MAKE) test-ui
 
@@ -55,4 +60,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache $(EXT)/node_modules \
-		$(EXT)/lib $(LABEXT)
+		$(EXT)/lib $(LABEXT) tests/hub/node_modules

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import UNTIL, run_cozy
-from tests.jupyter import running
+from tests.jupyter import execute, running
 
 TOKEN = uuid.uuid4().hex
 
@@ -34,42 +34,6 @@ def lab(home: Path, tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if k != "COZY_HOME"}
     with running(command, tmp_path, TOKEN, env, binds_itself=True) as base:
         yield base
-
-
-async def execute(base: str, kernel_id: str, code: str) -> str:
-    """Run code in a server-side kernel over the Jupyter websocket protocol; return stdout."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    url = base.replace("http", "ws") + f"/api/kernels/{kernel_id}/channels"
-    ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
-    msg_id = uuid.uuid4().hex
-    ws.write_message(
-        json.dumps(
-            {
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "t",
-                           "session": uuid.uuid4().hex, "version": "5.3"},
-                "parent_header": {}, "metadata": {}, "channel": "shell",
-                "content": {"code": code, "silent": False, "store_history": False,
-                            "user_expressions": {}, "allow_stdin": False},
-            }
-        )
-    )  # fmt: skip
-    out: list[str] = []
-    while True:
-        raw = await asyncio.wait_for(ws.read_message(), timeout=90)
-        assert raw is not None, "kernel websocket closed"
-        msg = json.loads(raw)
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        kind = msg["msg_type"]
-        if kind == "stream":
-            out.append(msg["content"]["text"])
-        elif kind == "error":
-            pytest.fail("\n".join(msg["content"]["traceback"]))
-        elif kind == "status" and msg["content"]["execution_state"] == "idle":
-            ws.close()
-            return "".join(out)
 
 
 def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path, lab: str) -> None:
@@ -94,6 +58,7 @@ def test_lab_serves_the_notebooks_and_its_kernels_read_the_workspace(home: Path,
     out = asyncio.run(
         execute(
             lab,
+            TOKEN,
             kernel["id"],
             "import cozy_kernel as cozy\n"
             "tx = cozy.frame('bank.transactions')\n"
