@@ -17,6 +17,9 @@ the machine's speed cancels out and figures compare across laptops and CI. Basel
   the ratio is what opening the workspace and checking the snapshot's tag add.
 * import — ``python -c pass``, the interpreter's own start-up: ``import cozy_kernel`` runs at
   every kernel start, so it must add little on top of starting Python at all.
+* categorise — ``budget.transactions`` on the synced workspace (rules, corrections, the local
+  model, transfer pairs) against a bare pandas pass over the same rows: load the frame, one
+  ``str.contains`` per rule, a ``map`` of the bank's categories (see ``categorise.py``).
 
 Run with ``make bench`` or ``.venv/bin/python benchmarks/run.py [--rows N]``. It always exits 0:
 it is a report, and a missed target is printed as FAIL.
@@ -36,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import categorise
 import csv_import
 import lab_startup
 import ofx_import
@@ -175,6 +179,13 @@ def main() -> None:
     print(ratio_line("lab ready / without", lab["ratio"], lab_startup.TARGET))
     print(f"  {'GET /cozy/api/connectors':<26}{lab['connectors_ms']:8.1f} ms (median of 20)")
 
+    print(f"\n[g] categorise {rows:,} transactions; baseline: a bare pandas pass")
+    cat = categorise.run(home)
+    print(f"  {'cold (trains the model)':<26}{cat['cold_s']:8.2f} s")
+    print(f"  {'warm (model cached)':<26}{cat['warm_s']:8.2f} s  {cat['rows_per_s']:,.0f} rows/s")
+    print(f"  {'baseline: pandas pass':<26}{cat['baseline_s']:8.2f} s")
+    print(ratio_line("categorise / baseline", cat["ratio"]))
+
     print("\n== summary ==")
     print(ratio_line("sync / bare floor", sync) + f"  ({written / sync_s:,.0f} rows/s)")
     print(ratio_line("frame / bare pyarrow", frame, FRAME_TARGET))
@@ -182,6 +193,10 @@ def main() -> None:
     print(ratio_line("OFX import / ofxtools", ofx["ratio"], ofx_import.TARGET))
     print(f"  {'CSV import':<26}{csv['rows_per_s']:8,.0f} rows/s")
     print(ratio_line("lab ready / without", lab["ratio"], lab_startup.TARGET))
+    print(
+        ratio_line("categorise / pandas pass", cat["ratio"])
+        + f"  ({cat['rows_per_s']:,.0f} rows/s)"
+    )
 
 
 if __name__ == "__main__":

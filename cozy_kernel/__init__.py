@@ -40,6 +40,7 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
+    from cozy_kernel import budget as budget
     from cozy_kernel.api import (
         accept_terms,
         collections,
@@ -73,8 +74,12 @@ def __getattr__(name: str) -> Any:
         from cozy_kernel import api
 
         return getattr(api, name)
+    if name == "budget":  # ``cozy.budget``: a namespace of its own, imported on first use
+        import importlib
+
+        return importlib.import_module("cozy_kernel.budget")
     raise AttributeError(f"module 'cozy_kernel' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, "__version__"])
+    return sorted([*__all__, "__version__", "budget"])

@@ -549,6 +549,237 @@ def report(ctx: Context, fmt: str) -> None:
         click.echo(transparency.render(data, fmt), nl=False)
 
 
+@cli.group("categories")
+def categories_group() -> None:
+    """Your category tree: add, rename, move and merge categories."""
+
+
+@categories_group.command("list")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def categories_list(ctx: Context, lang: str, as_json: bool) -> None:
+    """Show the tree, indented, with each category's id."""
+    from cozy_kernel import budget
+
+    tree = budget.categories(lang, home=ctx.home)
+    if as_json:
+        _emit_json(tree[["id", "parent", "name", "path", "depth"]].to_dict("records"))
+        return
+    for row in tree.to_dict("records"):
+        click.echo(f"{'  ' * int(row['depth'])}{row['name']}  [{row['id']}]")
+
+
+@categories_group.command("add")
+@click.argument("category_id")
+@click.option("--parent", help="The category to put it under (default: its id's prefix).")
+@click.option("--name", help="Its name (default: from its id).")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@pass_ctx
+def categories_add(
+    ctx: Context, category_id: str, parent: str | None, name: str | None, lang: str
+) -> None:
+    """Add a category, e.g. food:market."""
+    from cozy_kernel import budget
+
+    node = budget.add_category(category_id, parent=parent, name=name, language=lang, home=ctx.home)
+    click.echo(f"added {node['id']} under {node['parent'] or 'the top'}")
+
+
+@categories_group.command("rename")
+@click.argument("category_id")
+@click.argument("name")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@pass_ctx
+def categories_rename(ctx: Context, category_id: str, name: str, lang: str) -> None:
+    """Give a category your own name (its id and history stay)."""
+    from cozy_kernel import budget
+
+    budget.rename_category(category_id, name, language=lang, home=ctx.home)
+    click.echo(f"renamed {category_id} to {name!r} ({lang})")
+
+
+@categories_group.command("move")
+@click.argument("category_id")
+@click.option("--parent", help="The new parent; without it the category goes to the top.")
+@pass_ctx
+def categories_move(ctx: Context, category_id: str, parent: str | None) -> None:
+    """Move a category, with everything under it."""
+    from cozy_kernel import budget
+
+    budget.move_category(category_id, parent, home=ctx.home)
+    click.echo(f"moved {category_id} under {parent or 'the top'}")
+
+
+@categories_group.command("merge")
+@click.argument("source")
+@click.argument("into")
+@pass_ctx
+def categories_merge(ctx: Context, source: str, into: str) -> None:
+    """Fold SOURCE into INTO: its children, rules, budgets and transactions follow."""
+    from cozy_kernel import budget
+
+    moved = budget.merge_categories(source, into, home=ctx.home)
+    click.echo(
+        f"merged {source} into {into} ({moved['children']} children, {moved['rules']} rules, "
+        f"{moved['budgets']} budgets moved)"
+    )
+
+
+@cli.group("rules")
+def rules_group() -> None:
+    """Your categorisation rules, and the ones proposed from your corrections."""
+
+
+def _print_rules(table: Any) -> None:
+    conditions = ("contains", "regex", "min_amount", "max_amount", "account", "counterparty")
+    for rule in table.to_dict("records"):
+        when = ", ".join(f"{c}={rule[c]}" for c in conditions if rule[c] is not None)
+        click.echo(
+            f"#{rule['id']:<4} {rule['state']:<8} p{rule['priority']:<3} {when} -> "
+            f"{rule['category']}  ({rule['origin']})"
+        )
+
+
+@rules_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def rules_list(ctx: Context, as_json: bool) -> None:
+    """Every rule, in the order they are tried."""
+    from cozy_kernel import budget
+
+    table = budget.rules(home=ctx.home)
+    if as_json:
+        _emit_json(table.astype(object).where(table.notna(), None).to_dict("records"))
+        return
+    _print_rules(table)
+
+
+@rules_group.command("add")
+@click.argument("category")
+@click.option("--contains", help="Text in the label or counterparty (any case).")
+@click.option("--regex", help="A regular expression searched in the label (any case).")
+@click.option("--min-amount", help="Lowest amount, signed (negative is money out).")
+@click.option("--max-amount", help="Highest amount, signed.")
+@click.option("--account", help="Only this account id.")
+@click.option("--counterparty", help="Only this counterparty (any case).")
+@click.option("--priority", type=int, default=0, show_default=True, help="Higher is tried first.")
+@pass_ctx
+def rules_add(
+    ctx: Context,
+    category: str,
+    contains: str | None,
+    regex: str | None,
+    min_amount: str | None,
+    max_amount: str | None,
+    account: str | None,
+    counterparty: str | None,
+    priority: int,
+) -> None:
+    """Add a rule: transactions meeting every condition go to CATEGORY."""
+    from cozy_kernel import budget
+
+    rule_id = budget.add_rule(
+        category, contains=contains, regex=regex, min_amount=min_amount,
+        max_amount=max_amount, account=account, counterparty=counterparty,
+        priority=priority, home=ctx.home,
+    )  # fmt: skip
+    click.echo(f"added rule #{rule_id} -> {category}")
+
+
+@rules_group.command("remove")
+@click.argument("rule_id", type=int)
+@pass_ctx
+def rules_remove(ctx: Context, rule_id: int) -> None:
+    """Delete a rule (or turn down a proposed one)."""
+    from cozy_kernel import budget
+
+    budget.remove_rule(rule_id, home=ctx.home)
+    click.echo(f"removed rule #{rule_id}")
+
+
+@rules_group.command("propose")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def rules_propose(ctx: Context, as_json: bool) -> None:
+    """Propose rules from your corrections; accept them with: cozy rules accept ID."""
+    from cozy_kernel import budget
+
+    table = budget.propose_rules(home=ctx.home)
+    if as_json:
+        _emit_json(table.astype(object).where(table.notna(), None).to_dict("records"))
+        return
+    if table.empty:
+        click.echo("no new rule to propose")
+        return
+    _print_rules(table)
+    click.echo("accept one with: cozy rules accept ID")
+
+
+@rules_group.command("accept")
+@click.argument("rule_id", type=int)
+@pass_ctx
+def rules_accept(ctx: Context, rule_id: int) -> None:
+    """Make a proposed rule active."""
+    from cozy_kernel import budget
+
+    budget.accept_rule(rule_id, home=ctx.home)
+    click.echo(f"rule #{rule_id} is active")
+
+
+@cli.group("budget")
+def budget_group() -> None:
+    """Monthly budgets per category, and how spending compares."""
+
+
+@budget_group.command("set")
+@click.argument("category")
+@click.argument("amount")
+@click.option("--month", help="Only this month (YYYY-MM); default: every month.")
+@click.option("--currency", default="EUR", show_default=True)
+@click.option("--envelope", is_flag=True, help="Carry what is left (or overspent) forward.")
+@pass_ctx
+def budget_set(
+    ctx: Context, category: str, amount: str, month: str | None, currency: str, envelope: bool
+) -> None:
+    """Budget AMOUNT a month for CATEGORY (and everything under it)."""
+    from cozy_kernel import budget
+
+    budget.set_budget(
+        category, amount, month=month, currency=currency, envelope=envelope, home=ctx.home
+    )
+    click.echo(f"budget {category}: {amount} {currency} {'in ' + month if month else 'a month'}")
+
+
+@budget_group.command("show")
+@click.option("--month", help="The month (YYYY-MM); default: the latest with transactions.")
+@click.option("--currency", help="The currency, when your accounts hold several.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def budget_show(ctx: Context, month: str | None, currency: str | None, as_json: bool) -> None:
+    """Budget against actual for a month, pro-rated by day for the current month."""
+    from cozy_kernel import budget
+
+    book = budget.book(currency=currency, explain=False, home=ctx.home)
+    if book.missing is not None:
+        raise UsageError(book.missing)
+    chosen = month or book.months[-1]
+    # Envelopes carry from month to month: compute every month up to the one shown.
+    months = [m for m in book.months if m < chosen] + [chosen]
+    table = budget.budget_vs_actual(book.transactions, book.budgets, book.tree, months)
+    table = table[table["month"] == chosen]
+    if as_json:
+        _emit_json(table.to_dict("records"))
+        return
+    if table.empty:
+        click.echo(f"no budget set for {chosen}: cozy budget set CATEGORY AMOUNT")
+        return
+    click.echo(f"{chosen} ({book.currency})  budget  actual  remaining")
+    for row in table.itertuples():
+        flag = "  over" if row.over else ""
+        click.echo(f"  {row.name:<24} {row.budget:>10} {row.actual:>10} {row.available:>10}{flag}")
+
+
 def _ask_grant(
     connector_id: str, home: str | None, lang: str, yes: bool, settings: dict[str, str], done: str
 ) -> None:

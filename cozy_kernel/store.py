@@ -171,8 +171,55 @@ def _v4(db: sqlite3.Connection) -> None:
     )
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    """Budgeting the user owns: their category tree, their rules and their budgets.
+
+    Kept beside the edits (never in a connector's rows) so that no sync or erasure of a
+    connector touches what the user decided; money stays in integer minor units.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE budget_categories (
+            id TEXT PRIMARY KEY,
+            parent TEXT REFERENCES budget_categories (id),
+            name_en TEXT NOT NULL,
+            name_es TEXT NOT NULL,
+            name_fr TEXT NOT NULL,
+            position INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE budget_aliases (
+            alias TEXT PRIMARY KEY,
+            category TEXT NOT NULL REFERENCES budget_categories (id)
+        );
+        CREATE TABLE budget_rules (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL REFERENCES budget_categories (id),
+            contains TEXT,
+            regex TEXT,
+            min_amount INTEGER,
+            max_amount INTEGER,
+            account TEXT,
+            counterparty TEXT,
+            priority INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('active', 'proposed')),
+            origin TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE budget_amounts (
+            category TEXT NOT NULL REFERENCES budget_categories (id),
+            month TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            amount INTEGER NOT NULL CHECK (amount >= 0),
+            envelope INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (category, month, currency)
+        )
+        """,
+    )
+
+
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -456,6 +503,23 @@ class Store:
             r[0]
             for r in self.db.execute(
                 "SELECT DISTINCT field FROM edits WHERE collection = ? ORDER BY field", (name,)
+            )
+        ]
+
+    def edited_values(self, coll: Collection, field: str) -> list[tuple[str, Any, Any]]:
+        """Each row's (key, the user's value, the source's value) for one edited field.
+
+        Budgeting needs both: the user's category decides first, the bank's stays underneath.
+        """
+        if self.counter(coll.name) is None:
+            return []
+        coll.field(field)  # refuse unknown fields before they reach the SQL
+        return [
+            (str(key), user, source)
+            for key, user, source in self.db.execute(
+                f"SELECT e.key, e.value, t.{field} FROM edits e JOIN {coll.table} t "
+                f"ON t.{coll.key} = e.key WHERE e.collection = ? AND e.field = ?",
+                (coll.name, field),
             )
         ]
 

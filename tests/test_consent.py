@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import jsonschema
 import pytest
 
 import cozy_kernel as cozy
+from cozy_kernel import budget
 from cozy_kernel.cli import cli
 from cozy_kernel.errors import BadInput, ConsentRequired, GrantRequired
 from tests.conftest import UNTIL, run_cozy, write_connector
@@ -47,12 +49,45 @@ GATED_CLI = {
     "cozy runs": ("runs",),
     "cozy import": ("import", __file__, "--yes"),
     "cozy edit": ("edit", "bank.transactions", "x", "--set", "category=food"),
+    "cozy categories list": ("categories", "list"),
+    "cozy categories add": ("categories", "add", "food:market"),
+    "cozy categories rename": ("categories", "rename", "groceries", "Food shop"),
+    "cozy categories move": ("categories", "move", "cash", "--parent", "shopping"),
+    "cozy categories merge": ("categories", "merge", "food:cafe", "food"),
+    "cozy rules list": ("rules", "list"),
+    "cozy rules add": ("rules", "add", "groceries", "--contains", "market"),
+    "cozy rules remove": ("rules", "remove", "1"),
+    "cozy rules propose": ("rules", "propose"),
+    "cozy rules accept": ("rules", "accept", "1"),
+    "cozy budget set": ("budget", "set", "groceries", "300"),
+    "cozy budget show": ("budget", "show"),
 }
 ALLOWED_CLI = {
     "cozy terms show", "cozy terms status", "cozy terms accept", "cozy terms decline",
     "cozy connectors list", "cozy disconnect", "cozy consent log", "cozy consent receipts",
     "cozy report", "cozy doctor", "cozy lab",
 }  # fmt: skip
+
+
+# Every budget function that reads or changes the workspace is gated; the rest are pure
+# functions over DataFrames, and ``book`` turns the refusal into what to do for a notebook.
+GATED_BUDGET = {
+    "accept_rule": lambda: budget.accept_rule(1),
+    "accounts": lambda: budget.accounts(),
+    "add_category": lambda: budget.add_category("food:market"),
+    "add_rule": lambda: budget.add_rule("groceries", contains="market"),
+    "budgets": lambda: budget.budgets(),
+    "categories": lambda: budget.categories(),
+    "merge_categories": lambda: budget.merge_categories("food:cafe", "food"),
+    "move_category": lambda: budget.move_category("cash", "shopping"),
+    "propose_rules": lambda: budget.propose_rules(),
+    "remove_budget": lambda: budget.remove_budget("groceries"),
+    "remove_rule": lambda: budget.remove_rule(1),
+    "rename_category": lambda: budget.rename_category("groceries", "Food shop"),
+    "rules": lambda: budget.rules(),
+    "set_budget": lambda: budget.set_budget("groceries", "300"),
+    "transactions": lambda: budget.transactions(),
+}
 
 
 def aggregator(*, extra_processor: bool = False, version: str = "1.0", name: str = "Agg") -> str:
@@ -113,6 +148,23 @@ def test_every_public_function_and_command_is_gated_or_explicitly_allowed(
         result = run_cozy(fresh_home, *args)
         assert result.code == 3, (args, result.err)
         assert "cozy terms accept" in result.err, args
+
+
+def test_every_budget_function_on_the_workspace_is_gated(fresh_home: Path) -> None:
+    assert set(budget.STORE_FUNCTIONS) == set(GATED_BUDGET) | {"book"}
+    for name, call in GATED_BUDGET.items():
+        with pytest.raises(ConsentRequired, match="cozy terms accept"):
+            call()
+        assert name
+    explained = budget.book()
+    assert explained.transactions.empty and "cozy.accept_terms()" in (explained.missing or "")
+    with pytest.raises(ConsentRequired):
+        budget.book(explain=False)
+    for name in set(budget.__all__) - set(budget.STORE_FUNCTIONS):
+        function = getattr(budget, name)
+        assert "home" not in inspect.signature(function).parameters, name  # pure
+    with sqlite3.connect(fresh_home / "cozy.db") as db:  # and nothing was written
+        assert db.execute("SELECT count(*) FROM budget_categories").fetchone()[0] == 0
 
 
 def test_accepting_opens_the_gate_and_declining_closes_it(fresh_home: Path) -> None:
