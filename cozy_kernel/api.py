@@ -6,7 +6,9 @@ never holds a lock or a stale connection between cells.
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +19,10 @@ from cozy_kernel import consent as _consent
 from cozy_kernel import ledger as _ledger
 from cozy_kernel import registry as _registry
 from cozy_kernel import runner as _runner
+from cozy_kernel import schedules as _schedule
 from cozy_kernel import secrets as _secrets
 from cozy_kernel import terms as _terms
-from cozy_kernel.errors import unknown
+from cozy_kernel.errors import CozyError, unknown
 from cozy_kernel.frames import DateLike, collection_from_store
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -107,12 +110,13 @@ def collections(*, home: Home = None) -> list[dict[str, Any]]:
         return out
 
 
-def connectors(*, home: Home = None) -> list[dict[str, Any]]:
+def connectors(*, home: Home = None, day: float = _schedule.DAY) -> list[dict[str, Any]]:
     """Every discovered connector, whether it is connected, and why it is disabled if so.
 
     ``status`` is what a badge shows: ``not_connected``, ``connected``, ``needs_reconnect``
     (the grant no longer covers what the connector does) or ``error`` (its last run failed);
-    ``rows`` counts what it brought, per collection.
+    ``rows`` counts what it brought, per collection; ``schedule`` says when it runs by
+    itself (``day`` is how long a day lasts for the scheduler).
     """
     with session(home) as (ws, store):
         connected = set(store.connections())
@@ -156,19 +160,27 @@ def connectors(*, home: Home = None) -> list[dict[str, Any]]:
                     ],
                     last_run=last[0] if last else None,
                     rows=rows.get(m.id, {}),
+                    schedule=_schedule.status(store, m, day),
                 )  # fmt: skip
                 item["status"] = _status(item)
             out.append(item)
         return out
 
 
+# A last run that failed for one of these reasons needs the user, not a retry.
+_RECONNECT = ("reconnect-needed", "consent-required", "grant-required")
+
+
 def _status(item: Mapping[str, Any]) -> str:
     if not item["connected"]:
         return "not_connected"
-    if item["grant"] != "granted":
-        return "needs_reconnect"
     last = item["last_run"]
-    return "error" if last is not None and last["outcome"] == "failed" else "connected"
+    failed = last is not None and last["outcome"] == "failed"
+    if item["grant"] != "granted" or item["schedule"]["paused"]:
+        return "needs_reconnect"
+    if failed and last["reason"] in _RECONNECT:
+        return "needs_reconnect"
+    return "error" if failed else "connected"
 
 
 def terms_view(language: str = "en", *, home: Home = None) -> dict[str, Any]:
@@ -233,6 +245,7 @@ def connect(
         stored = _connections.connect(store, manifest, text, grant=grant, method=method)
         if secrets:
             _secrets.save(store, connector_id, secrets)
+        _schedule.resume(store, connector_id)  # the user acted: automatic runs may go on
         return stored
 
 
@@ -300,9 +313,87 @@ def sync(
     home: Home = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> _runner.SyncReport:
-    """Run a connected connector and write what it found, all or nothing."""
+    """Run a connected connector and write what it found, all or nothing.
+
+    A successful sync by hand also resumes automatic runs paused after a failure.
+    """
     with session(home) as (ws, store):
-        return _runner.run(ws, store, connector_id, full=full, progress=progress)
+        report = _runner.run(ws, store, connector_id, full=full, progress=progress)
+        _schedule.resume(store, connector_id)
+        return report
+
+
+def schedule(connector_id: str, frequency: str, *, home: Home = None) -> dict[str, Any]:
+    """Run a connector by itself ``daily``, ``weekly`` or never (``off``)."""
+    with session(home) as (ws, store):
+        _terms.require(store)
+        manifest = _registry.get(ws, connector_id).manifest
+        with store.transaction():
+            _schedule.choose(store, manifest, frequency)
+        return _schedule.status(store, manifest)
+
+
+def due(*, home: Home = None, now: float | None = None, day: float = _schedule.DAY) -> list[str]:
+    """The connectors whose automatic run is due: connected, granted, not paused."""
+    with session(home) as (ws, store):
+        if _terms.status(store)["state"] == "required":
+            return []
+        now = time.time() if now is None else now
+        ready = []
+        for entry in _registry.discover(ws).values():
+            if entry.cls is None or entry.id not in store.connections():
+                continue
+            upcoming = _schedule.next_run(store, entry.cls.manifest, day)
+            if upcoming is not None and upcoming <= now:
+                ready.append(entry.id)
+        return ready
+
+
+def scheduled_sync(
+    connector_id: str,
+    *,
+    home: Home = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> _runner.SyncReport:
+    """An automatic run: a failure only the user can fix pauses the next ones."""
+    with session(home) as (ws, store):
+        try:
+            return _runner.run(ws, store, connector_id, progress=progress, trigger="schedule")
+        except _schedule.PAUSING as exc:
+            _schedule.pause(store, connector_id, exc)
+            raise
+
+
+def sync_all(
+    *, home: Home = None, progress: Callable[[str, int, int | None], None] | None = None
+) -> list[dict[str, Any]]:
+    """Sync every connected connector that runs by itself (for cron on headless servers).
+
+    Paused ones are skipped with their reason; a failure does not stop the others.
+    """
+    with session(home) as (ws, store):
+        _terms.require(store)
+        chosen = []
+        for entry in _registry.discover(ws).values():
+            if entry.cls is None or entry.id not in store.connections():
+                continue
+            state = _schedule.status(store, entry.cls.manifest)
+            if state["frequency"] != "off":
+                chosen.append((entry.id, state["paused"]))
+    results: list[dict[str, Any]] = []
+    for connector_id, paused in chosen:
+        if paused:
+            results.append({"connector": connector_id, "outcome": "paused", "error": paused})
+            continue
+        step = None if progress is None else functools.partial(progress, connector_id)
+        try:
+            report = scheduled_sync(connector_id, home=home, progress=step)
+        except CozyError as exc:
+            results.append({"connector": connector_id, "outcome": "failed", "error": str(exc)})
+            continue
+        results.append({"connector": connector_id, "outcome": "ok", "added": report.added,
+                        "updated": report.updated})  # fmt: skip
+    return results
 
 
 def import_files(

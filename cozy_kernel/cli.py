@@ -215,16 +215,28 @@ def import_(
 
 
 @cli.command()
-@click.argument("connector_id")
+@click.argument("connector_id", required=False)
 @click.option("--full", is_flag=True, help="Refetch everything, ignoring the saved cursor.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Sync every connected connector that runs by itself (for cron); paused ones wait.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
-def sync(ctx: Context, connector_id: str, full: bool, as_json: bool) -> None:
+def sync(ctx: Context, connector_id: str | None, full: bool, every: bool, as_json: bool) -> None:
     """Fetch new data from a connected connector; all or nothing."""
     from tqdm import tqdm
 
     from cozy_kernel import api
 
+    if every == (connector_id is not None):
+        raise UsageError("name one connector, or give --all")
+    if every:
+        _sync_all(ctx, as_json)
+        return
+    assert connector_id is not None
     with tqdm(desc=f"sync {connector_id}", unit=" rows", disable=None, leave=False) as bar:
 
         def progress(done: int, total: int | None) -> None:
@@ -243,6 +255,36 @@ def sync(ctx: Context, connector_id: str, full: bool, as_json: bool) -> None:
         click.echo(f"  rejected: {reason}")
     if len(report.rejected) > 20:
         click.echo(f"  … and {len(report.rejected) - 20} more: cozy runs {connector_id} --json")
+
+
+def _sync_all(ctx: Context, as_json: bool) -> None:
+    """``cozy sync --all``: exit 1 when any connector failed or waits for the user."""
+    from cozy_kernel import api
+
+    results = api.sync_all(home=ctx.home)
+    if as_json:
+        _emit_json(results)
+    for result in [] if as_json else results:
+        if result["outcome"] == "ok":
+            click.echo(f"{result['connector']}: {result['added']} added, "
+                       f"{result['updated']} updated")  # fmt: skip
+        else:
+            click.echo(f"{result['connector']}: {result['outcome']}: {result['error']}", err=True)
+    if any(result["outcome"] != "ok" for result in results):
+        sys.exit(1)
+
+
+@cli.command("schedule")
+@click.argument("connector_id")
+@click.argument("frequency", type=click.Choice(["daily", "weekly", "off"]))
+@pass_ctx
+def schedule_command(ctx: Context, connector_id: str, frequency: str) -> None:
+    """Let a connector sync by itself daily or weekly, at a random time, or never."""
+    from cozy_kernel import api
+
+    state = api.schedule(connector_id, frequency, home=ctx.home)
+    upcoming = state["next_run"] or "not scheduled"
+    click.echo(f"{connector_id}: {state['frequency']}; next run: {upcoming}")
 
 
 @cli.command()

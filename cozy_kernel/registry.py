@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from cozy_kernel import config
 from cozy_kernel.connector import Connector
 from cozy_kernel.errors import BadInput, CozyError, UsageError, unknown
 from cozy_kernel.workspace import Workspace
@@ -107,9 +108,16 @@ def _from_folder(folder: Path) -> list[Entry]:
 
 
 def discover(ws: Workspace) -> dict[str, Entry]:
-    """All connectors by id; a user's connector may not shadow an installed one."""
+    """All connectors by id; a user's connector may not shadow an installed one.
+
+    On a shared server the operator may offer only some: the others are not there at all,
+    for every face (listing, terms tables, connect, sync).
+    """
     entries: dict[str, Entry] = {}
+    allowed = config.allowed_connectors()
     for entry in (*_from_entry_points(), *_from_folder(ws.connectors_dir)):
+        if allowed is not None and entry.id not in allowed:
+            continue
         if entry.id in entries:
             key = f"{entry.id}@{entry.origin}"
             clash = f"id also used by {entries[entry.id].origin}"

@@ -184,8 +184,13 @@ def run(
     *,
     full: bool = False,
     progress: Progress | None = None,
+    trigger: str = "user",
 ) -> SyncReport:
-    """Sync one granted connector; ``full`` ignores the cursor and refetches everything."""
+    """Sync one granted connector; ``full`` ignores the cursor and refetches everything.
+
+    ``trigger`` (``user`` or ``schedule``) is logged with the run, so automatic runs can be
+    told apart and paused on their own.
+    """
     terms.require(store)
     cls = registry.get(ws, connector_id)
     manifest = cls.manifest
@@ -195,7 +200,7 @@ def run(
     connector: Connector = cls(settings, http=session, secrets=vault)
     total = connector.estimate()
 
-    run_id = store.start_run(connector_id, full=full)
+    run_id = store.start_run(connector_id, full=full, trigger=trigger)
     report = SyncReport(connector_id, run_id, full)
     writer: Writer | None = None
     try:
@@ -210,7 +215,7 @@ def run(
                     progress(writer.seen, total)
             writer.finish(report.cursor)
     except CozyError as exc:
-        fail(store, run_id, secrets.redact(str(exc), vault.values()))
+        fail(store, run_id, secrets.redact(str(exc), vault.values()), exc.reason)
         exc.message = secrets.redact(exc.message, vault.values())
         raise
     except Exception as exc:
@@ -274,9 +279,14 @@ def link(ws: Workspace, store: Store, connector_id: str) -> str:
     return result.message
 
 
-def fail(store: Store, run_id: int, message: str) -> None:
+def fail(store: Store, run_id: int, message: str, reason: str | None = None) -> None:
     """Log a failed run after the rollback; its counts are zero since nothing stayed."""
     with store.transaction():
         store.finish_run(
-            run_id, outcome="failed", counts=UpsertCounts(), rejected=[], error=message
+            run_id,
+            outcome="failed",
+            counts=UpsertCounts(),
+            rejected=[],
+            error=message,
+            reason=reason,
         )

@@ -218,8 +218,27 @@ def _v5(db: sqlite3.Connection) -> None:
     )
 
 
+def _v6(db: sqlite3.Connection) -> None:
+    """Scheduled syncs: each run says what started it and why it failed, and each
+    connector may have the user's frequency, its random slot and a pause."""
+    _script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'user';
+        ALTER TABLE runs ADD COLUMN reason TEXT;
+        CREATE TABLE schedules (
+            connector TEXT PRIMARY KEY,
+            frequency TEXT CHECK (frequency IN ('daily', 'weekly', 'off')),
+            slot REAL NOT NULL CHECK (slot >= 0 AND slot < 1),
+            paused TEXT,
+            paused_at TEXT
+        )
+        """,
+    )
+
+
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -549,11 +568,12 @@ class Store:
 
     # -- runs and cursors --------------------------------------------------------------
 
-    def start_run(self, connector: str, *, full: bool) -> int:
+    def start_run(self, connector: str, *, full: bool, trigger: str = "user") -> int:
         """Log a run as running, committed at once so other processes can see it."""
         cur = self.db.execute(
-            "INSERT INTO runs (connector, started_at, outcome, full) VALUES (?, ?, 'running', ?)",
-            (connector, _now(), int(full)),
+            "INSERT INTO runs (connector, started_at, outcome, full, trigger) "
+            "VALUES (?, ?, 'running', ?, ?)",
+            (connector, _now(), int(full), trigger),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -566,10 +586,11 @@ class Store:
         counts: UpsertCounts,
         rejected: Sequence[tuple[str, str]],
         error: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.db.execute(
             "UPDATE runs SET ended_at = ?, outcome = ?, added = ?, updated = ?, unchanged = ?, "
-            "rejected = ?, error = ? WHERE id = ?",
+            "rejected = ?, error = ?, reason = ? WHERE id = ?",
             (
                 _now(),
                 outcome,
@@ -578,6 +599,7 @@ class Store:
                 counts.unchanged,
                 len(rejected),
                 error,
+                reason,
                 run_id,
             ),
         )
@@ -624,6 +646,7 @@ class Store:
         self.db.execute("DELETE FROM raw_records WHERE connector = ?", (connector,))
         self.db.execute("DELETE FROM cursors WHERE connector = ?", (connector,))
         self.db.execute("DELETE FROM connections WHERE connector = ?", (connector,))
+        self.db.execute("DELETE FROM schedules WHERE connector = ?", (connector,))
         self.db.execute(
             "DELETE FROM rejections WHERE run_id IN (SELECT id FROM runs WHERE connector = ?)",
             (connector,),
@@ -646,6 +669,27 @@ class Store:
     def checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it, e.g. after an erasure."""
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- schedules ---------------------------------------------------------------------
+    def schedule(self, connector: str) -> dict[str, Any] | None:
+        cur = self.db.execute("SELECT * FROM schedules WHERE connector = ?", (connector,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def save_schedule(self, connector: str, slot: float, frequency: str | None) -> None:
+        """Create the connector's schedule, or change only its frequency; call in a transaction."""
+        self.db.execute(
+            "INSERT INTO schedules (connector, frequency, slot) VALUES (?, ?, ?) "
+            "ON CONFLICT (connector) DO UPDATE SET frequency = excluded.frequency",
+            (connector, frequency, slot),
+        )
+
+    def pause_schedule(self, connector: str, why: str | None) -> None:
+        """Pause automatic runs with the reason shown to the user, or resume them (None)."""
+        self.db.execute(
+            "UPDATE schedules SET paused = ?, paused_at = ? WHERE connector = ?",
+            (why, None if why is None else _now(), connector),
+        )
 
     # -- connections -------------------------------------------------------------------
 

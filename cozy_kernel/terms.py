@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import total_ordering
 from pathlib import Path
 from typing import Any, Literal
 
-from cozy_kernel import ledger
+from cozy_kernel import config, ledger
 from cozy_kernel.errors import BadInput, ConsentRequired
 from cozy_kernel.store import Store
 
 LANGUAGES = ("en", "es", "fr")
 BUILTIN_DIR = Path(__file__).parent / "documents"
-SYSTEM_CONFIG = Path("/etc/cozy-notebook/config.toml")
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)-(\d{8})$")
 OPERATOR_FIELDS = ("controller", "contact", "email", "address", "phone", "jurisdiction")
 State = Literal["accepted", "required", "warning"]
@@ -95,18 +92,8 @@ class Operator:
 
 def terms_dir() -> Path:
     """Where the terms live: ``COZY_TERMS_DIR``, else the config file's ``terms_dir``."""
-    env = os.environ.get("COZY_TERMS_DIR")
-    if env:
-        return Path(env).expanduser()
-    config = Path(os.environ.get("COZY_CONFIG", SYSTEM_CONFIG))
-    if config.is_file():
-        try:
-            data = tomllib.loads(config.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInput(f"{config}: {exc}") from None
-        if "terms_dir" in data:
-            return Path(str(data["terms_dir"])).expanduser()
-    return BUILTIN_DIR
+    folder = config.value("terms_dir")
+    return Path(str(folder)).expanduser() if folder else BUILTIN_DIR
 
 
 def _load(path: Path, language: str) -> tuple[Document, dict[str, Any]]:

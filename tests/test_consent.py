@@ -35,6 +35,8 @@ GATED_API = {
     "connect": lambda: cozy.connect("demo-bank", grant=True),
     "runs": lambda: cozy.runs(),
     "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
+    "schedule": lambda: cozy.schedule("demo-bank", "daily"),
+    "sync_all": lambda: cozy.sync_all(),
 }
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
@@ -49,6 +51,7 @@ GATED_CLI = {
     "cozy runs": ("runs",),
     "cozy import": ("import", __file__, "--yes"),
     "cozy edit": ("edit", "bank.transactions", "x", "--set", "category=food"),
+    "cozy schedule": ("schedule", "demo-bank", "daily"),
     "cozy categories list": ("categories", "list"),
     "cozy categories add": ("categories", "add", "food:market"),
     "cozy categories rename": ("categories", "rename", "groceries", "Food shop"),

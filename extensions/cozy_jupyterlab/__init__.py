@@ -25,5 +25,22 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         os.environ["COZY_HOME"] = config.home
     if config.terms_dir:
         os.environ["COZY_TERMS_DIR"] = config.terms_dir
-    setup_handlers(serverapp.web_app)
+    if config.allowed_connectors:
+        os.environ["COZY_ALLOWED_CONNECTORS"] = ",".join(config.allowed_connectors)
+    if config.default_frequency:
+        os.environ["COZY_DEFAULT_FREQUENCY"] = config.default_frequency
+    web_app = serverapp.web_app
+    web_app.settings["cozy_day"] = config.day_seconds
+    setup_handlers(web_app)
     serverapp.log.info("cozy_jupyterlab: REST API under /cozy/api/")
+    if config.scheduled_syncs:
+        from cozy_jupyterlab.scheduler import Scheduler
+
+        scheduler = Scheduler(
+            web_app.settings["cozy_jobs"],
+            tick=config.schedule_tick,
+            day=config.day_seconds,
+            log=serverapp.log,
+        )
+        scheduler.start()
+        web_app.settings["cozy_scheduler"] = scheduler

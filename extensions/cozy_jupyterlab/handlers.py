@@ -122,7 +122,7 @@ class TermsDeclineHandler(CozyHandler):
 class ConnectorsHandler(CozyHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call(cozy.connectors))
+        self.reply(await self.call(cozy.connectors, day=self.settings["cozy_day"]))
 
 
 class ConsentHandler(CozyHandler):
@@ -169,6 +169,13 @@ class CredentialsHandler(CozyHandler):
         await self.call(cozy.connect, connector_id, {}, secrets=values, method=METHOD)
         missing = await self.call(cozy.missing_secrets, connector_id)
         self.reply({"stored": sorted(values), "missing": [m["name"] for m in missing]})
+
+
+class ScheduleHandler(CozyHandler):
+    @tornado.web.authenticated
+    async def put(self, connector_id: str) -> None:
+        frequency = self.text("frequency", "")
+        self.reply(await self.call(cozy.schedule, connector_id, frequency))
 
 
 class SyncHandler(CozyHandler):
@@ -275,6 +282,7 @@ ROUTES: list[tuple[str, type[CozyHandler]]] = [
     (f"connectors/{CONNECTOR}/consent", ConsentHandler),
     (f"connectors/{CONNECTOR}/settings", SettingsHandler),
     (f"connectors/{CONNECTOR}/credentials", CredentialsHandler),
+    (f"connectors/{CONNECTOR}/schedule", ScheduleHandler),
     (f"connectors/{CONNECTOR}/sync", SyncHandler),
     ("import", ImportHandler),
     (r"jobs/(?P<job_id>[0-9a-f]{32})", JobHandler),
@@ -287,6 +295,7 @@ ROUTES: list[tuple[str, type[CozyHandler]]] = [
 def setup_handlers(web_app: Any) -> None:
     base = web_app.settings["base_url"]
     web_app.settings["cozy_jobs"] = Jobs()
+    web_app.settings.setdefault("cozy_day", 86400.0)
     web_app.add_handlers(
         ".*$", [(url_path_join(base, "cozy/api", route), handler) for route, handler in ROUTES]
     )

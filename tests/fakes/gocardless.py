@@ -12,7 +12,8 @@ The sandbox bank holds a French EUR current account (accents in its labels) and 
 GBP account with pending rows without ids (two of them identical); tests edit ``accounts``.
 Knobs: ``approve()``, ``set_status()`` (``EX``: accounts answer 409), ``revoked`` ((account,
 endpoint) pairs answering 403), ``reject_tokens()`` (issued access tokens stop working: the
-next call gets a 401), ``access_lifetime``, ``rate_limit`` ((reset seconds, how many 429s)
+next call gets a 401), ``revoke_keys()`` (the keys and every token get 401s),
+``access_lifetime``, ``rate_limit`` ((reset seconds, how many 429s)
 on account endpoints, with the documented ``HTTP_X_RATELIMIT_*`` headers), ``redirect``
 (302 to another host). ``calls`` records what was asked; ``issued`` every token handed out.
 """
@@ -191,6 +192,7 @@ class FakeGoCardless:
     rate_limit: tuple[int, int] | None = None
     revoked: set[tuple[str, str]] = field(default_factory=set)
     redirect: str | None = None
+    keys_revoked: bool = False
     accounts: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"euro": euro_account(), "pound": pound_account()}
     )
@@ -220,6 +222,13 @@ class FakeGoCardless:
     def set_status(self, status: str) -> None:
         with self.lock:
             list(self.requisitions.values())[-1]["status"] = status
+
+    def revoke_keys(self) -> None:
+        """The user deleted their secrets at GoCardless: every token and the keys get 401s."""
+        with self.lock:
+            self.access_tokens.clear()
+            self.refresh_tokens.clear()
+            self.keys_revoked = True
 
     def reject_tokens(self) -> None:
         """Every access token issued so far stops working (as when one expires early)."""
@@ -259,7 +268,8 @@ class FakeGoCardless:
 
     def token(self, parts: list[str], body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if parts == ["new"]:
-            if (body.get("secret_id"), body.get("secret_key")) != (SECRET_ID, SECRET_KEY):
+            given = (body.get("secret_id"), body.get("secret_key"))
+            if given != (SECRET_ID, SECRET_KEY) or self.keys_revoked:
                 return error(
                     401,
                     "Authentication failed",
