@@ -18,6 +18,8 @@ import { showTerms, termsGate } from './terms';
 import { Language } from './tokens';
 
 const PLUGIN_ID = 'cozy-jupyterlab:plugin';
+/** How often the sidebar looks for what automatic syncs changed. */
+const REFRESH_MS = 30_000;
 const LANGUAGES: readonly Language[] = ['en', 'es', 'fr'];
 
 const cozyIcon = new LabIcon({
@@ -133,6 +135,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
       read();
       settings.changed.connect(read);
     }
+
+    model.paused.connect((_, connector) => {
+      Notification.warning(
+        trans.__(
+          '%1 stopped syncing by itself: %2',
+          connector.name,
+          connector.schedule.paused ?? ''
+        ),
+        {
+          autoClose: false,
+          actions: [
+            {
+              label: trans.__('Open Cozy connectors'),
+              callback: () => app.shell.activateById(sidebar.id)
+            }
+          ]
+        }
+      );
+    });
+    // Automatic syncs happen in the server: look again now and then, while unlocked.
+    window.setInterval(() => {
+      if (model.terms && !model.locked && !model.error) {
+        void model.refresh().catch(() => undefined);
+      }
+    }, REFRESH_MS);
 
     // After the shell is restored, so the gate opens over the layout; not awaited here,
     // since `restored` itself waits for this plugin to finish activating.

@@ -9,6 +9,7 @@ import {
   IDisconnectResult,
   IImportReport,
   IJob,
+  ISchedule,
   ITemplate,
   ITermsStatus,
   ITermsView,
@@ -72,12 +73,31 @@ export class CozyModel {
     return event;
   }
 
+  /** Fires with each connector whose automatic syncs just paused (it needs the user). */
+  get paused(): ISignal<this, IConnector> {
+    return this._paused;
+  }
+
   /** Reload the terms status and, when unlocked, the connectors. */
   async refresh(): Promise<void> {
     await this.loadTerms();
+    const before = new Map(this._connectors.map(c => [c.id, c.schedule?.paused ?? null]));
     this._connectors = this.locked ? [] : await requestAPI<IConnector[]>('connectors');
     this._error = null;
     this._changed.emit();
+    for (const connector of this._connectors) {
+      if (connector.schedule?.paused && before.has(connector.id) && !before.get(connector.id)) {
+        this._paused.emit(connector);
+      }
+    }
+  }
+
+  async setSchedule(connector: string, frequency: string): Promise<void> {
+    await requestAPI<ISchedule>(`connectors/${connector}/schedule`, {
+      method: 'PUT',
+      body: JSON.stringify({ frequency })
+    });
+    await this.refresh();
   }
 
   consentScreen(connector: string): Promise<IConsentScreen> {
@@ -161,6 +181,7 @@ export class CozyModel {
   }
 
   private _changed = new Signal<this, void>(this);
+  private _paused = new Signal<this, IConnector>(this);
   private _terms: ITermsStatus | null = null;
   private _connectors: IConnector[] = [];
   private _jobs = new Map<string, IJob>();

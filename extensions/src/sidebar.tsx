@@ -158,6 +158,9 @@ function ConnectorRow(props: {
       {Object.keys(connector.rows).length > 0 && (
         <div className="cozy-Connector-rows">{rowsText(connector, trans)}</div>
       )}
+      {connector.connected && connector.kind !== 'file' && (
+        <Schedule connector={connector} options={options} />
+      )}
       <div className="cozy-Connector-actions">
         {!connector.connected && (
           <button className="jp-mod-styled jp-mod-accept" onClick={connect}>
@@ -182,6 +185,42 @@ function ConnectorRow(props: {
         )}
       </div>
     </li>
+  );
+}
+
+/** How often the connector syncs by itself, when next, and why it waits if it does. */
+function Schedule(props: { connector: IConnector; options: ISidebarOptions }): JSX.Element {
+  const { connector, options } = props;
+  const { model, trans } = options;
+  const { frequency, next_run, paused } = connector.schedule;
+  const change = (value: string): Promise<void> =>
+    attempt(() => model.setSchedule(connector.id, value));
+  return (
+    <div className="cozy-Schedule">
+      <label>
+        {trans.__('Syncs by itself')}{' '}
+        <select
+          className="cozy-Schedule-frequency"
+          value={frequency}
+          onChange={event => void change(event.currentTarget.value)}
+        >
+          <option value="daily">{trans.__('daily')}</option>
+          <option value="weekly">{trans.__('weekly')}</option>
+          <option value="off">{trans.__('never')}</option>
+        </select>
+      </label>
+      {paused ? (
+        <div className="cozy-Schedule-paused">
+          {trans.__('Automatic syncs paused: %1. Reconnect or sync by hand to resume.', paused)}
+        </div>
+      ) : (
+        next_run && (
+          <div className="cozy-Schedule-next">
+            {trans.__('Next automatic sync: %1', new Date(next_run).toLocaleString())}
+          </div>
+        )
+      )}
+    </div>
   );
 }
 

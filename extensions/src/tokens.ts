@@ -104,6 +104,15 @@ export interface IConnector {
   last_run: IRun | null;
   /** Rows this connector brought, per collection. */
   rows: Record<string, number>;
+  schedule: ISchedule;
+}
+
+/** When a connector syncs by itself, and why it waits for the user if it does. */
+export interface ISchedule {
+  frequency: 'daily' | 'weekly' | 'off';
+  next_run: string | null;
+  paused: string | null;
+  last_automatic: { outcome: string; started_at: string } | null;
 }
 
 export interface ITemplate {

@@ -105,6 +105,11 @@ def test_connect_sync_then_disconnect_and_erase_demo_bank(page: Page) -> None:
     )
     expect(row.locator(".cozy-Badge")).to_have_text("connected")
 
+    # It can sync by itself: the user picks how often, and sees when it next runs
+    row.locator(".cozy-Schedule-frequency").select_option("weekly")
+    expect(row.locator(".cozy-Schedule-frequency")).to_have_value("weekly")
+    expect(row.locator(".cozy-Schedule-next")).to_contain_text("Next automatic sync")
+
     # Disconnect asks first, and can erase what the connector brought
     row.get_by_role("button", name="Disconnect").click()
     confirm = dialog_with(page, ".cozy-Disconnect")
