@@ -102,7 +102,7 @@ def _encrypted_file(key: str, path: str | None) -> Any:
     ring = CryptFileKeyring()
     if path:
         # Before the key: setting the key unlocks (or creates) whatever file is set then.
-        ring.file_path = path
+        ring.file_path = os.path.expanduser(path)  # "~" as written in server configs
     ring.keyring_key = key
     return ring
 
