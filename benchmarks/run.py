@@ -17,6 +17,8 @@ the machine's speed cancels out and figures compare across laptops and CI. Basel
   the ratio is what opening the workspace and checking the snapshot's tag add.
 * import — ``python -c pass``, the interpreter's own start-up: ``import cozy_kernel`` runs at
   every kernel start, so it must add little on top of starting Python at all.
+* users — one user syncing alone (see ``users_load.py``): twenty at once should take about
+  twenty times as long divided by the cores, and each workspace must hold only its own rows.
 * categorise — ``budget.transactions`` on the synced workspace (rules, corrections, the local
   model, transfer pairs) against a bare pandas pass over the same rows: load the frame, one
   ``str.contains`` per rule, a ``map`` of the bank's categories (see ``categorise.py``).
@@ -43,6 +45,7 @@ import categorise
 import csv_import
 import lab_startup
 import ofx_import
+import users_load
 
 import cozy_kernel as cozy
 from cozy_connectors.demo_bank import DemoBank
@@ -186,6 +189,15 @@ def main() -> None:
     print(f"  {'baseline: pandas pass':<26}{cat['baseline_s']:8.2f} s")
     print(ratio_line("categorise / baseline", cat["ratio"]))
 
+    print(f"\n[h] {users_load.USERS} users syncing the demo bank at once, a process each")
+    load = users_load.run()
+    print(f"  {'baseline: one user alone':<26}{load['alone_s']:8.2f} s")
+    print(f"  {'all users, total':<26}{load['total_s']:8.2f} s  (ideal {load['ideal_s']:.2f} s)")
+    print(f"  {'per user: median':<26}{load['median_s']:8.2f} s")
+    print(f"  {'per user: slowest':<26}{load['slowest_s']:8.2f} s")
+    print(ratio_line("total / ideal", load["total_ratio"]))
+    print(f"  {'each holds its own rows':<26}{'yes' if load['own_rows'] else 'NO: FAIL'}")
+
     print("\n== summary ==")
     print(ratio_line("sync / bare floor", sync) + f"  ({written / sync_s:,.0f} rows/s)")
     print(ratio_line("frame / bare pyarrow", frame, FRAME_TARGET))
@@ -196,6 +208,10 @@ def main() -> None:
     print(
         ratio_line("categorise / pandas pass", cat["ratio"])
         + f"  ({cat['rows_per_s']:,.0f} rows/s)"
+    )
+    print(
+        ratio_line(f"{users_load.USERS} users / ideal", load["total_ratio"])
+        + f"  (own rows only: {'yes' if load['own_rows'] else 'NO'})"
     )
 
 
