@@ -3,7 +3,7 @@
 Each user has a workspace of their own (as under JupyterHub) with a demo history drawn from
 their own seed, and syncs it in a process of their own, all started together. Baseline: one
 user alone, same history size, measured in the same run. Printed: the total time against
-the ideal (users × alone ÷ cores), the median and slowest user's latency against alone, and
+the ideal (users * alone / cores), the median and slowest user's latency against alone, and
 a check that every workspace holds exactly the rows of its own seed and nothing else.
 Run alone with ``.venv/bin/python benchmarks/users_load.py``.
 """
