@@ -184,6 +184,10 @@ def test_a_second_sync_of_the_same_connector_is_refused_while_one_runs(
 
     assert first.status_code == 202
     assert second.status_code == 409 and second.json()["reason"] == "already-running"
+    # The listing shows the running job, so every page (and the scheduler's runs) show up
+    listed = {c["id"]: c for c in server.call("get", "connectors").json()}
+    assert listed["slow"]["job"]["id"] == first.json()["id"]
+    assert listed["demo-bank"]["job"] is None
     assert server.call("get", "jobs/" + "f" * 32).status_code == 404
 
 

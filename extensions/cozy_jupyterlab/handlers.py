@@ -120,9 +120,16 @@ class TermsDeclineHandler(CozyHandler):
 
 
 class ConnectorsHandler(CozyHandler):
+    """The core's listing, plus each connector's running job (a scheduled sync, say)."""
+
     @tornado.web.authenticated
     async def get(self) -> None:
-        self.reply(await self.call(cozy.connectors, day=self.settings["cozy_day"]))
+        listed = await self.call(cozy.connectors, day=self.settings["cozy_day"])
+        running = self.jobs.running()
+        for item in listed:
+            job = running.get(item["id"])
+            item["job"] = None if job is None else job.as_dict()
+        self.reply(listed)
 
 
 class ConsentHandler(CozyHandler):

@@ -99,6 +99,15 @@ class Jobs:
         with job._lock:
             job.state, job.report, job.ended_at = "done", result, _now()
 
+    def running(self) -> dict[str, Job]:
+        """The queued or running job of each busy connector."""
+        with self._lock:
+            return {
+                job.connector: job
+                for job in self._jobs.values()
+                if job.state in ("queued", "running")
+            }
+
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)

@@ -89,6 +89,10 @@ export class CozyModel {
       if (connector.schedule?.paused && before.has(connector.id) && !before.get(connector.id)) {
         this._paused.emit(connector);
       }
+      // A sync this page did not start (the scheduler's, another tab's): show it too.
+      if (connector.job && !this._following.has(connector.job.id)) {
+        void this._follow(connector.job).catch(() => undefined);
+      }
     }
   }
 
@@ -164,12 +168,20 @@ export class CozyModel {
 
   /** Start a sync and follow it until it ends; resolves with the finished job. */
   async sync(connector: string): Promise<IJob> {
-    let job = await requestAPI<IJob>(`connectors/${connector}/sync`, post());
-    this._setJob(job);
-    while (job.state === 'queued' || job.state === 'running') {
-      await new Promise(resolve => setTimeout(resolve, POLL_MS));
-      job = await requestAPI<IJob>(`jobs/${job.id}`);
+    return this._follow(await requestAPI<IJob>(`connectors/${connector}/sync`, post()));
+  }
+
+  private async _follow(job: IJob): Promise<IJob> {
+    this._following.add(job.id);
+    try {
       this._setJob(job);
+      while (job.state === 'queued' || job.state === 'running') {
+        await new Promise(resolve => setTimeout(resolve, POLL_MS));
+        job = await requestAPI<IJob>(`jobs/${job.id}`);
+        this._setJob(job);
+      }
+    } finally {
+      this._following.delete(job.id);
     }
     await this.refresh();
     return job;
@@ -185,5 +197,6 @@ export class CozyModel {
   private _terms: ITermsStatus | null = null;
   private _connectors: IConnector[] = [];
   private _jobs = new Map<string, IJob>();
+  private _following = new Set<string>();
   private _error: string | null = null;
 }

@@ -105,6 +105,8 @@ export interface IConnector {
   /** Rows this connector brought, per collection. */
   rows: Record<string, number>;
   schedule: ISchedule;
+  /** The sync running now, started here, elsewhere or by the scheduler. */
+  job: IJob | null;
 }
 
 /** When a connector syncs by itself, and why it waits for the user if it does. */
