@@ -26,14 +26,14 @@ $(HUB_STAMP): tests/hub/package.json tests/hub/package-lock.json
 	cd tests/hub && npm ci --no-audit --no-fund
 
 # The JupyterLab frontend, built clean every time (an old bundle left in place can ship stale)
-# and linked into the venv's labextensions folder.
+# and copied into the venv's labextensions folder.
 labextension: $(STAMP) $(NPM_STAMP)
 	rm -rf $(LABEXT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo
 	cd $(EXT) && PATH=$(CURDIR)/$(BIN):$$PATH npm run --silent build
 	mkdir -p $(dir $(LABEXT_LINK)) $(VENV)/share/jupyter/lab/settings
-	# The editable install copied a build into the venv; a link follows every rebuild instead.
+	# A copy, as pip installs it (a link would let a reinstall write into the build folder).
 	rm -rf $(LABEXT_LINK)
-	ln -sfn $(CURDIR)/$(LABEXT) $(LABEXT_LINK)
+	cp -r $(LABEXT) $(LABEXT_LINK)
 	# No telemetry: JupyterLab never asks to fetch news or check for updates.
 	cp jupyter-config/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/
 

@@ -18,7 +18,7 @@ import { showTerms, termsGate } from './terms';
 import { Language } from './tokens';
 
 const PLUGIN_ID = 'cozy-jupyterlab:plugin';
-/** How often the sidebar looks for what automatic syncs changed. */
+/** How often the sidebar looks for what automatic syncs changed, unless set otherwise. */
 const REFRESH_MS = 30_000;
 const LANGUAGES: readonly Language[] = ['en', 'es', 'fr'];
 
@@ -52,6 +52,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const trans = translator.load('cozy_jupyterlab');
     const model = new CozyModel(termsLanguage(translator.languageCode));
     let notifySync = true;
+    let refreshMs = REFRESH_MS;
     const show = (): Promise<void> =>
       showTerms(model, trans, rendermime).catch((error: Error) => {
         Notification.error(error.message);
@@ -131,6 +132,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const settings = await settingRegistry.load(PLUGIN_ID);
       const read = (): void => {
         notifySync = settings.get('notifySync').composite as boolean;
+        refreshMs = 1000 * (settings.get('refreshSeconds').composite as number);
       };
       read();
       settings.changed.connect(read);
@@ -155,11 +157,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       );
     });
     // Automatic syncs happen in the server: look again now and then, while unlocked.
-    window.setInterval(() => {
+    const lookAgain = (): void => {
       if (model.terms && !model.locked && !model.error) {
         void model.refresh().catch(() => undefined);
       }
-    }, REFRESH_MS);
+      window.setTimeout(lookAgain, refreshMs);
+    };
+    window.setTimeout(lookAgain, refreshMs);
 
     // After the shell is restored, so the gate opens over the layout; not awaited here,
     // since `restored` itself waits for this plugin to finish activating.

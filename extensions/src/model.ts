@@ -73,7 +73,7 @@ export class CozyModel {
     return event;
   }
 
-  /** Fires with each connector whose automatic syncs just paused (it needs the user). */
+  /** Fires once for each connector whose automatic syncs paused (it needs the user). */
   get paused(): ISignal<this, IConnector> {
     return this._paused;
   }
@@ -81,12 +81,14 @@ export class CozyModel {
   /** Reload the terms status and, when unlocked, the connectors. */
   async refresh(): Promise<void> {
     await this.loadTerms();
-    const before = new Map(this._connectors.map(c => [c.id, c.schedule?.paused ?? null]));
     this._connectors = this.locked ? [] : await requestAPI<IConnector[]>('connectors');
     this._error = null;
     this._changed.emit();
     for (const connector of this._connectors) {
-      if (connector.schedule?.paused && before.has(connector.id) && !before.get(connector.id)) {
+      if (!connector.schedule?.paused) {
+        this._announced.delete(connector.id);
+      } else if (!this._announced.has(connector.id)) {
+        this._announced.add(connector.id);
         this._paused.emit(connector);
       }
       // A sync this page did not start (the scheduler's, another tab's): show it too.
@@ -198,5 +200,6 @@ export class CozyModel {
   private _connectors: IConnector[] = [];
   private _jobs = new Map<string, IJob>();
   private _following = new Set<string>();
+  private _announced = new Set<string>();
   private _error: string | null = null;
 }

@@ -31,6 +31,8 @@ TOKEN = uuid.uuid4().hex
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "locale(code): JupyterLab's display language, e.g. fr_FR")
     config.addinivalue_line("markers", "without_server_extension: the lab runs without our API")
+    config.addinivalue_line("markers", "server_args(*args): more arguments for the lab server")
+    config.addinivalue_line("markers", "user_settings(plugin, json): a user's settings file")
 
 
 @pytest.fixture
@@ -54,6 +56,14 @@ def lab(fresh_home: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
                f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]  # fmt: skip
+    for marker in request.node.iter_markers("user_settings"):
+        plugin, text = marker.args
+        path = tmp_path / "settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    args = request.node.get_closest_marker("server_args")
+    if args is not None:
+        command.extend(args.args)
     if request.node.get_closest_marker("without_server_extension"):
         command.append("--ServerApp.jpserver_extensions=cozy_jupyterlab=False")
     with running(command, tmp_path, TOKEN, env) as base:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 import cozy_kernel as cozy
-from tests.conftest import UNTIL
+from tests.conftest import UNTIL, accept_terms, write_connector
 
 # JupyterLab takes a few seconds to start in a fresh profile.
 expect.set_options(timeout=20_000)
@@ -245,3 +245,41 @@ def test_a_major_announced_for_later_notifies_without_blocking(
     expect(row.get_by_role("button", name="Connect")).to_be_visible()
     toast.get_by_role("button", name="Review terms").click()
     expect(gate(page).locator(".cozy-Terms-text")).to_contain_text("Our terms")
+
+
+FLAKY = """
+from cozy_kernel.connector import Connector, Manifest
+from cozy_kernel.errors import ReconnectNeeded
+
+class Flaky(Connector):
+    manifest = Manifest(id="flaky", name="Flaky Bank", version="1", kind="demo",
+                        writes=("bank.accounts",), description={"en": "refuses its login"},
+                        default_frequency="daily")
+
+    def fetch(self, since):
+        raise ReconnectNeeded("the bank refused the login", hint="reconnect Flaky Bank")
+
+connector = Flaky
+"""
+
+
+@pytest.fixture
+def refusing_bank(fresh_home: Path) -> None:
+    """Terms accepted and a daily connector whose bank now refuses the login."""
+    accept_terms(fresh_home)
+    write_connector(fresh_home, "flaky", FLAKY)
+    cozy.connect("flaky", grant=True)
+
+
+@pytest.mark.server_args("--CozyNotebook.day_seconds=2", "--CozyNotebook.schedule_tick=0.3")
+@pytest.mark.user_settings("cozy-jupyterlab/plugin", '{"refreshSeconds": 1}')
+def test_a_refused_automatic_sync_pauses_and_says_what_to_do(
+    refusing_bank: None, page: Page
+) -> None:
+    toast = page.locator(".Toastify__toast").filter(has_text="stopped syncing by itself")
+
+    expect(toast).to_contain_text("Flaky Bank stopped syncing by itself: the bank refused")
+    toast.get_by_role("button", name="Open Cozy connectors").click()
+    row = page.locator('#cozy-connectors [data-connector="flaky"]')
+    expect(row.locator(".cozy-Badge")).to_have_text("needs reconnect")
+    expect(row.locator(".cozy-Schedule-paused")).to_contain_text("Reconnect or sync by hand")
