@@ -17,6 +17,7 @@ import os
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from cozy_kernel.errors import CozyError
@@ -102,7 +103,7 @@ def _encrypted_file(key: str, path: str | None) -> Any:
     ring = CryptFileKeyring()
     if path:
         # Before the key: setting the key unlocks (or creates) whatever file is set then.
-        ring.file_path = os.path.expanduser(path)  # "~" as written in server configs
+        ring.file_path = str(Path(path).expanduser())  # "~" as written in server configs
     ring.keyring_key = key
     return ring
 
