@@ -21,6 +21,7 @@ __all__ = [
     "disconnect",
     "doctor",
     "edit",
+    "export_bundle",
     "frame",
     "import_files",
     "link",
@@ -28,6 +29,7 @@ __all__ = [
     "receipts",
     "refuse_grant",
     "report",
+    "restore_bundle",
     "revert",
     "runs",
     "schedule",
@@ -36,8 +38,11 @@ __all__ = [
     "terms_status",
     "terms_text",
     "terms_view",
+    "verify_bundle",
     "workspace",
 ]
+# Leaving with your data (cozy_kernel.portability), loaded on first use like the rest.
+PORTABILITY = ("export_bundle", "restore_bundle", "verify_bundle")
 
 if TYPE_CHECKING:
     from typing import Any
@@ -71,9 +76,14 @@ if TYPE_CHECKING:
         terms_view,
         workspace,
     )
+    from cozy_kernel.portability import export_bundle, restore_bundle, verify_bundle
 
 
 def __getattr__(name: str) -> Any:
+    if name in PORTABILITY:
+        from cozy_kernel import portability
+
+        return getattr(portability, name)
     if name in __all__:
         from cozy_kernel import api
 

@@ -328,9 +328,10 @@ def collections(ctx: Context, as_json: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "json", "parquet"]),
+    type=click.Choice(["csv", "json", "parquet", "ofx", "beancount"]),
     default="csv",
     show_default=True,
+    help="ofx and beancount: bank.transactions for other accounting software.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
 @click.option("--since", help="First date, inclusive (YYYY-MM-DD).")
@@ -346,7 +347,7 @@ def frame(
     until: str | None,
     columns: str | None,
 ) -> None:
-    """Write a collection as CSV, JSON or Parquet (to stdout unless --out)."""
+    """Write a collection as CSV, JSON, Parquet, OFX or Beancount (to stdout unless --out)."""
     from cozy_kernel import api, frames
 
     cols = [c.strip() for c in columns.split(",")] if columns else None
@@ -354,13 +355,15 @@ def frame(
         raise UsageError("parquet is binary: give --out FILE or redirect stdout")
     with api.session(ctx.home) as (ws, store):
         data = frames.table(ws, store, name, since=since, until=until, columns=cols)
+        held = fmt == "ofx" and "bank.accounts" in store.collection_names()
+        accounts = frames.table(ws, store, "bank.accounts") if held else None
     if out is None:
-        frames.write(data, fmt, sys.stdout.buffer)
+        frames.write(data, fmt, sys.stdout.buffer, accounts)
         sys.stdout.buffer.flush()
         return
     tmp = out.with_name(f".{out.name}.tmp")
     with tmp.open("wb") as handle:
-        frames.write(data, fmt, handle)
+        frames.write(data, fmt, handle, accounts)
     tmp.replace(out)
     click.echo(f"wrote {data.num_rows} rows of {name} to {out}", err=True)
 
@@ -820,6 +823,123 @@ def budget_show(ctx: Context, month: str | None, currency: str | None, as_json: 
     for row in table.itertuples():
         flag = "  over" if row.over else ""
         click.echo(f"  {row.name:<24} {row.budget:>10} {row.actual:>10} {row.available:>10}{flag}")
+
+
+@cli.command("export")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bundle to write (a .zip); replaced only once complete.",
+)
+@click.option(
+    "--share",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Bundle only this notebook, run fresh, and the rows and columns it read.",
+)
+@click.option(
+    "--pseudonymise",
+    is_flag=True,
+    help="With --share: counterparties and labels become stable pseudonyms.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
+@pass_ctx
+def export(ctx: Context, out: Path, share: Path | None, pseudonymise: bool, as_json: bool) -> None:
+    """Write all your data (or one notebook's share) as a verifiable bundle."""
+    from tqdm import tqdm
+
+    from cozy_kernel import portability
+
+    if pseudonymise and share is None:
+        raise UsageError("--pseudonymise goes with --share NOTEBOOK")
+    with tqdm(desc="export", unit=" rows", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = portability.export_bundle(
+            out, share=share, pseudonymise=pseudonymise, progress=progress, home=ctx.home
+        )
+    if as_json:
+        _emit_json(summary)
+        return
+    held = ", ".join(
+        f"{name} ({rows if isinstance(rows, int) else rows['rows']} rows)"
+        for name, rows in summary["collections"].items()
+    )
+    click.echo(f"wrote {out} ({summary['bytes']} bytes): {held or 'no collection'}")
+    click.echo(f"check it with: cozy verify {out}")
+
+
+@cli.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print what the bundle holds as JSON.")
+def verify(path: Path, as_json: bool) -> None:
+    """Check a bundle: fixity, Data Package, notebooks, ledger, format; exit 5 if not."""
+    from cozy_kernel import portability
+
+    summary = portability.verify_bundle(path)
+    if as_json:
+        _emit_json(summary)
+        return
+    _print_bundle(summary)
+
+
+def _print_bundle(summary: dict[str, Any]) -> None:
+    click.echo(
+        f"verified {summary['path']}: {summary['kind']} bundle, format {summary['version']}, "
+        f"made {summary['created']} by instance {summary['source']}"
+    )
+    for name, rows in summary["collections"].items():
+        click.echo(f"  {name}: {rows} rows")
+    click.echo(
+        f"  {summary['files']} files, {summary['bytes']} bytes, "
+        f"{len(summary['notebooks'])} notebooks, {summary['consent_events']} consent events"
+    )
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Restore without showing the bundle and asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was restored as JSON.")
+@pass_ctx
+def restore(ctx: Context, path: Path, yes: bool, as_json: bool) -> None:
+    """Merge a bundle into this workspace: no duplicates; twice is the same as once."""
+    from tqdm import tqdm
+
+    from cozy_kernel import api, portability
+    from cozy_kernel.terms import require
+
+    if not yes:
+        with api.session(ctx.home) as (_, store):
+            require(store)
+        _print_bundle(portability.verify_bundle(path))
+        if not _confirm("Merge this bundle into your workspace?", yes):
+            raise UsageError("nothing was restored")
+    with tqdm(desc="restore", unit=" rows", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = portability.restore_bundle(path, home=ctx.home, progress=progress)
+    if as_json:
+        _emit_json(summary)
+        return
+    if not summary["changed"]:
+        click.echo(f"{path}: already restored, nothing changed")
+        return
+    for name, c in summary["collections"].items():
+        click.echo(
+            f"{name}: {c['added']} added, {c['updated']} updated, {c['unchanged']} unchanged"
+            + (f", {c['conflicts']} kept (another connector holds them)" if c["conflicts"] else "")
+        )
+    click.echo(f"{len(summary['files']['added'])} files added (run {summary['run_id']})")
+    for kept in summary["files"]["kept_yours"]:
+        click.echo(f"  kept your {kept}; the bundle's differs")
+    if summary["kind"] == "full":
+        click.echo("connectors keep their settings but need your grant again: cozy connect ID")
 
 
 def _ask_grant(

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 # Bump when the snapshot layout changes, so old files are rebuilt rather than misread.
 SNAPSHOT_FORMAT = "1"
+# Set while a share bundle runs a notebook: every read is noted (cozy_kernel.portability).
+LINEAGE_ENV = "COZY_LINEAGE"
 DateLike = str | dt.date | None
 
 
@@ -235,8 +237,11 @@ def table(
         for c in columns:
             if c not in table.column_names:
                 raise unknown(f"column of {name}", c, table.column_names)
-        table = table.select(list(columns))
-    return table
+    if os.environ.get(LINEAGE_ENV):
+        from cozy_kernel.portability import lineage
+
+        return lineage.observe(coll, table, columns)
+    return table if columns is None else table.select(list(columns))
 
 
 def to_pandas(data: pa.Table) -> pd.DataFrame:
@@ -252,14 +257,25 @@ def to_pandas(data: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def write(data: pa.Table, fmt: str, out: BinaryIO) -> None:
-    """Export rows as CSV, JSON (records, ISO dates, amounts as decimal strings) or Parquet.
+def write(data: pa.Table, fmt: str, out: BinaryIO, accounts: pa.Table | None = None) -> None:
+    """Export rows as CSV, JSON (records, ISO dates, amounts as decimal strings) or Parquet;
+    transactions also as OFX or Beancount, for other software (``accounts`` gives OFX the
+    account types and balances).
 
     Written from Arrow rather than pandas so dates stay dates and amounts stay exact text.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
+
+    if fmt in ("ofx", "beancount"):
+        from cozy_kernel.portability import interop
+
+        if fmt == "ofx":
+            interop.write_ofx(data, out, accounts)
+        else:
+            interop.write_beancount(data, out)
+        return
 
     plain = pa.table(
         {
@@ -278,7 +294,7 @@ def write(data: pa.Table, fmt: str, out: BinaryIO) -> None:
             out.write(json.dumps(row, default=_json_value, ensure_ascii=False).encode())
         out.write(b"\n]\n")
     else:
-        raise UsageError(f"format {fmt!r} is not csv, json or parquet")
+        raise UsageError(f"format {fmt!r} is not csv, json, parquet, ofx or beancount")
 
 
 def _json_value(value: object) -> str:

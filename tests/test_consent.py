@@ -37,11 +37,13 @@ GATED_API = {
     "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
     "schedule": lambda: cozy.schedule("demo-bank", "daily"),
     "sync_all": lambda: cozy.sync_all(),
+    "export_bundle": lambda: cozy.export_bundle("never-written.zip"),
+    "restore_bundle": lambda: cozy.restore_bundle("no-such-bundle.zip"),
 }
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
     "doctor", "missing_secrets", "receipts", "refuse_grant", "report", "terms_status",
-    "terms_text", "terms_view", "workspace",
+    "terms_text", "terms_view", "verify_bundle", "workspace",
 }  # fmt: skip
 GATED_CLI = {
     "cozy sync": ("sync", "demo-bank"),
@@ -64,11 +66,13 @@ GATED_CLI = {
     "cozy rules accept": ("rules", "accept", "1"),
     "cozy budget set": ("budget", "set", "groceries", "300"),
     "cozy budget show": ("budget", "show"),
+    "cozy export": ("export", "--out", "never-written.zip"),
+    "cozy restore": ("restore", "no-such-bundle.zip", "--yes"),
 }
 ALLOWED_CLI = {
     "cozy terms show", "cozy terms status", "cozy terms accept", "cozy terms decline",
     "cozy connectors list", "cozy disconnect", "cozy consent log", "cozy consent receipts",
-    "cozy report", "cozy doctor", "cozy lab",
+    "cozy report", "cozy doctor", "cozy lab", "cozy verify",
 }  # fmt: skip
 
 

@@ -1,0 +1,273 @@
+"""Bundles as zipped BagIt 1.0 bags (RFC 8493): written here, checked by the LoC bagit library.
+
+Why the tag files are written here rather than by ``bagit.make_bag``: make_bag changes the
+process's working directory (unsafe in the Jupyter server, which serves other requests from
+other threads meanwhile), writes "BagIt-Version: 0.97", and hashes every file again although
+the export already hashed each one for ``datapackage.json``. Each file is a few plain lines
+(RFC 8493 §2); reading a bag back — fixity, missing and extra files — is left to ``bagit``.
+
+Unzipping is where a hostile bundle attacks, so :func:`extract` checks every entry before
+writing anything: no absolute path, ``..``, backslash or drive letter, no link or device, no
+duplicate (even by case), bounded entry count, total size and compression ratio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from cozy_kernel.errors import IntegrityError
+
+ALGORITHMS = ("sha256", "sha512")
+TAG_FILES = ("bagit.txt", "bag-info.txt")
+CHUNK = 1 << 20
+# Already compressed: deflating Parquet again costs time and saves almost nothing.
+STORED_SUFFIXES = (".parquet", ".png", ".jpg", ".jpeg", ".gz", ".zip")
+ENV_MAX_BYTES = "COZY_BUNDLE_MAX_BYTES"
+
+# bagit logs every failure as a warning; without a handler Python prints them on stderr, and
+# our errors are one line. Libraries should do this themselves.
+logging.getLogger("bagit").addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an unzip may cost: entries, bytes written and compression ratio per entry."""
+
+    entries: int = 200_000
+    total_bytes: int = 64 << 30
+    ratio: int = 200
+    ratio_floor: int = 1 << 20  # small entries (a README, a JSON) may compress far better
+
+    @classmethod
+    def default(cls) -> Limits:
+        configured = os.environ.get(ENV_MAX_BYTES)
+        return cls(total_bytes=int(configured)) if configured else cls()
+
+
+@dataclass(frozen=True)
+class Digest:
+    size: int
+    sha256: str
+    sha512: str
+
+
+def digest(path: Path) -> Digest:
+    """Both manifest hashes of a file in one read."""
+    hashers = {alg: hashlib.new(alg) for alg in ALGORITHMS}
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            size += len(block)
+            for h in hashers.values():
+                h.update(block)
+    return Digest(size, hashers["sha256"].hexdigest(), hashers["sha512"].hexdigest())
+
+
+def files(root: Path) -> Iterator[Path]:
+    """Every file under ``root``, sorted, so manifests and zips come out in a stable order."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def write_bag(root: Path, info: Mapping[str, str], known: Mapping[Path, Digest]) -> None:
+    """Write the tag files of the bag whose payload is ``root/data``.
+
+    ``known`` holds digests already computed while writing the payload; others are computed.
+    """
+    payload = [(p, known.get(p) or digest(p)) for p in files(root / "data")]
+    for alg in ALGORITHMS:
+        lines = [f"{getattr(d, alg)}  {p.relative_to(root).as_posix()}\n" for p, d in payload]
+        (root / f"manifest-{alg}.txt").write_text("".join(lines), encoding="utf-8")
+    (root / "bagit.txt").write_text(
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8"
+    )
+    oxum = f"{sum(d.size for _, d in payload)}.{len(payload)}"
+    tags = {**info, "Payload-Oxum": oxum}
+    (root / "bag-info.txt").write_text(
+        "".join(f"{k}: {' '.join(str(v).split())}\n" for k, v in tags.items()), encoding="utf-8"
+    )
+    tagged = [*TAG_FILES, *(f"manifest-{alg}.txt" for alg in ALGORITHMS)]
+    for alg in ALGORITHMS:
+        lines = [f"{getattr(digest(root / name), alg)}  {name}\n" for name in tagged]
+        (root / f"tagmanifest-{alg}.txt").write_text("".join(lines), encoding="utf-8")
+
+
+def write_zip(
+    root: Path, out: Path, top: str, progress: Callable[[int], None] | None = None
+) -> None:
+    """Zip the bag from the files on disk (never one big buffer) under one top folder."""
+    with zipfile.ZipFile(out, "w", allowZip64=True) as zf:
+        for path in files(root):
+            stored = path.suffix.lower() in STORED_SUFFIXES
+            zf.write(
+                path,
+                f"{top}/{path.relative_to(root).as_posix()}",
+                compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
+                compresslevel=None if stored else 1,
+            )
+            if progress is not None:
+                progress(path.stat().st_size)
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    if "\\" in name or "\x00" in name:
+        return "has a backslash or NUL in its path"
+    path = PurePosixPath(name)
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
+    if any(part in ("..", ".") for part in path.parts) or "//" in name:
+        return "escapes the bundle (.. in its path)"
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        return "is not a plain file"
+    if info.flag_bits & 0x1:
+        return "is encrypted"
+    return None
+
+
+def extract(archive: Path, into: Path, limits: Limits | None = None) -> Path:
+    """Unzip a bundle into the empty folder ``into`` after checking every entry; return the bag.
+
+    Raises IntegrityError naming the first bad entry; nothing is written outside ``into``.
+    """
+    limits = limits or Limits.default()
+    label = f"bundle {archive.name}"
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise IntegrityError(f"{label}: not a zip file ({exc})") from None
+    with zf:
+        entries = zf.infolist()
+        if len(entries) > limits.entries:
+            raise IntegrityError(
+                f"{label}: {len(entries)} entries, over the limit of {limits.entries}"
+            )
+        seen: set[str] = set()
+        tops: set[str] = set()
+        total = 0
+        for info in entries:
+            problem = _entry_problem(info)
+            if problem is not None:
+                raise IntegrityError(f"{label}: entry {info.filename!r} {problem}")
+            folded = unicodedata.normalize("NFC", info.filename.rstrip("/")).casefold()
+            if folded in seen:
+                raise IntegrityError(f"{label}: entry {info.filename!r} appears twice")
+            seen.add(folded)
+            tops.add(PurePosixPath(info.filename).parts[0])
+            total += info.file_size
+            if total > limits.total_bytes:
+                raise IntegrityError(
+                    f"{label}: expands to more than {limits.total_bytes} bytes (zip bomb?)"
+                )
+            if info.file_size > limits.ratio_floor and info.file_size > limits.ratio * max(
+                info.compress_size, 1
+            ):
+                ratio = info.file_size // max(info.compress_size, 1)
+                raise IntegrityError(
+                    f"{label}: entry {info.filename!r} compresses {ratio}:1, over the limit of "
+                    f"{limits.ratio}:1 (zip bomb?)"
+                )
+        if len(tops) != 1 or any(PurePosixPath(e.filename).parts == () for e in entries):
+            raise IntegrityError(f"{label}: a bag is one top folder; found {len(tops)}")
+        free = shutil.disk_usage(into).free
+        if total > free:
+            raise IntegrityError(f"{label}: expands to {total} bytes, more than the {free} free")
+        root = into.resolve()
+        for info in entries:
+            target = (root / info.filename).resolve()
+            if not target.is_relative_to(root):
+                raise IntegrityError(f"{label}: entry {info.filename!r} escapes the bundle")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy(zf, info, target, label)
+        return root / tops.pop()
+
+
+def _copy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str) -> None:
+    written = 0
+    try:
+        with zf.open(info) as source, target.open("xb") as sink:
+            while block := source.read(CHUNK):
+                written += len(block)
+                if written > info.file_size:  # zipfile stops at the declared size; be sure
+                    raise IntegrityError(
+                        f"{label}: entry {info.filename!r} is larger than declared"
+                    )
+                sink.write(block)
+    except FileExistsError:
+        raise IntegrityError(f"{label}: entry {info.filename!r} appears twice") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise IntegrityError(f"{label}: entry {info.filename!r} is damaged ({exc})") from None
+
+
+def validate(root: Path, label: str) -> dict[str, str]:
+    """Check the bag with the LoC bagit library: structure, fixity, missing and extra files.
+
+    Returns its bag-info tags. Tag files outside the manifests are refused too (bagit lets
+    extra files sit beside ``data/``).
+    """
+    import bagit  # type: ignore[import-untyped]
+
+    try:
+        bag = bagit.Bag(str(root))
+        # Name the file: bagit's own first check (Payload-Oxum) only counts files and bytes.
+        missing, extra = bag.compare_manifests_with_fs()
+        for path in sorted(missing):
+            raise IntegrityError(f"{label}: {path}: listed in the manifest but missing")
+        for path in sorted(extra):
+            raise IntegrityError(f"{label}: {path}: not listed in the manifest (an extra file)")
+        bag.validate(processes=1)
+    except bagit.BagValidationError as exc:
+        details = getattr(exc, "details", None) or []
+        raise IntegrityError(f"{label}: {_describe(details[0]) if details else exc}") from None
+    except bagit.BagError as exc:
+        raise IntegrityError(f"{label}: not a valid BagIt bag ({exc})") from None
+    allowed = {
+        *TAG_FILES,
+        *(f"{m}-{a}.txt" for m in ("manifest", "tagmanifest") for a in ALGORITHMS),
+    }
+    for path in root.iterdir():
+        if path.name != "data" and path.name not in allowed:
+            raise IntegrityError(f"{label}: unexpected file {path.name!r} beside the payload")
+    missing = [a for a in ALGORITHMS if not (root / f"manifest-{a}.txt").is_file()]
+    if missing:
+        raise IntegrityError(f"{label}: no {missing[0]} manifest")
+    return {k: v if isinstance(v, str) else str(v[0]) for k, v in bag.info.items()}
+
+
+def manifest(root: Path) -> dict[str, str]:
+    """Payload path (relative to ``data/``) -> sha256, as the validated manifest states it."""
+    out = {}
+    for line in (root / "manifest-sha256.txt").read_text(encoding="utf-8").splitlines():
+        checksum, _, path = line.partition(" ")
+        out[path.strip().removeprefix("data/")] = checksum
+    return out
+
+
+def _describe(detail: object) -> str:
+    import bagit
+
+    path = getattr(detail, "path", "")
+    if isinstance(detail, bagit.ChecksumMismatch):
+        return f"{path}: checksum mismatch ({detail.algorithm}): the file was changed"
+    if isinstance(detail, bagit.FileMissing):
+        return f"{path}: listed in the manifest but missing"
+    if isinstance(detail, bagit.UnexpectedFile):
+        return f"{path}: not listed in the manifest (an extra file)"
+    return str(detail)

@@ -1,0 +1,248 @@
+"""Hostile or damaged bundles are refused with exit 5 and change nothing; secrets never leave."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+import tempfile
+import urllib.parse
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import cozy_kernel as cozy
+from tests.conftest import UNTIL, run_cozy, write_connector
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EVIL = f"evil-{uuid.uuid4().hex[:8]}"
+Entries = list[tuple[zipfile.ZipInfo, bytes]]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A small workspace with data and an original file; its export is the good bundle."""
+    home = tmp_path_factory.mktemp("hostile") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COZY_CONFIG", str(home.parent / "no-config.toml"))
+        cozy.accept_terms(home=home)
+        cozy.connect("demo-bank", home=home, grant=True, until=UNTIL, months=1)
+        cozy.sync("demo-bank", home=home)
+        cozy.import_files([FIXTURES / "ofx" / "fr_societe_generale.ofx"], grant=True, home=home)
+        yield home
+
+
+@pytest.fixture(scope="module")
+def good(target: Path) -> Path:
+    out = target.parent / "good.zip"
+    cozy.export_bundle(out, home=target)
+    return out
+
+
+def entries(path: Path) -> Entries:
+    with zipfile.ZipFile(path) as zf:
+        return [(info, zf.read(info)) for info in zf.infolist()]
+
+
+def write(path: Path, items: Entries) -> Path:
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate on purpose
+        for info, data in items:
+            zf.writestr(info, data)
+    return path
+
+
+def top(items: Entries) -> str:
+    return items[0][0].filename.split("/")[0]
+
+
+def added(name: Callable[[str], str], data: bytes = b"x") -> Callable[[Entries], Entries]:
+    def add(items: Entries) -> Entries:
+        info = zipfile.ZipInfo(name(top(items)))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        return [*items, (info, data)]
+
+    return add
+
+
+def symlink(items: Entries) -> Entries:
+    link = zipfile.ZipInfo(f"{top(items)}/data/link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return [*items, (link, b"/etc/passwd")]
+
+
+def flip(items: Entries) -> Entries:
+    out = []
+    for info, data in items:
+        if info.filename.endswith("collections/bank.transactions.csv"):
+            at = len(data) // 2
+            data = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+        out.append((info, data))
+    return out
+
+
+def future(items: Entries) -> Entries:
+    """A well-formed bag in every respect but its format: tag manifests recomputed."""
+    files = {info.filename: data for info, data in items}
+    base = top(items)
+    info_name = f"{base}/bag-info.txt"
+    files[info_name] = files[info_name].replace(
+        b"Cozy-Bundle-Version: 1", b"Cozy-Bundle-Version: 2"
+    )
+    for alg in ("sha256", "sha512"):
+        lines = []
+        for line in files[f"{base}/tagmanifest-{alg}.txt"].decode().splitlines():
+            name = line.split()[-1]
+            lines.append(f"{hashlib.new(alg, files[f'{base}/{name}']).hexdigest()}  {name}\n")
+        files[f"{base}/tagmanifest-{alg}.txt"] = "".join(lines).encode()
+    return [(info, files[info.filename]) for info, _ in items]
+
+
+CASES: dict[str, tuple[Callable[[Entries], Entries], dict[str, str], str]] = {
+    "dot-dot": (added(lambda t: f"{t}/../../../{EVIL}"), {}, "escapes the bundle"),
+    "absolute": (added(lambda t: f"{tempfile.gettempdir()}/{EVIL}"), {}, "absolute path"),
+    "drive-letter": (added(lambda t: f"C:/{EVIL}"), {}, "absolute path"),
+    "backslash": (added(lambda t: f"{t}\\..\\..\\{EVIL}"), {}, "backslash"),
+    "symlink": (symlink, {}, "symbolic link"),
+    "duplicate": (lambda items: [*items, items[-1]], {}, "appears twice"),
+    "zip-bomb-size": (lambda items: items, {"COZY_BUNDLE_MAX_BYTES": "4096"}, "zip bomb"),
+    "zip-bomb-ratio": (added(lambda t: f"{t}/data/zeros.bin", bytes(32 << 20)), {}, "zip bomb"),
+    "flipped-byte": (flip, {}, "checksum mismatch"),
+    "missing-file": (
+        lambda items: [e for e in items if not e[0].filename.endswith("data/README.md")],
+        {}, "missing",
+    ),
+    "extra-file": (added(lambda t: f"{t}/data/extra.txt"), {}, "not listed in the manifest"),
+    "future-version": (future, {}, "newer Cozy Notebook"),
+}  # fmt: skip
+
+
+def everything(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith("-shm")
+        and not (p.name.endswith("-wal") and p.stat().st_size == 0)
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_hostile_bundle_exits_5_and_changes_nothing(
+    case: str, good: Path, target: Path, tmp_path: Path
+) -> None:
+    # Given a workspace with data, and a bundle made hostile
+    change, env, message = CASES[case]
+    (tmp_path / "bundle").mkdir()
+    hostile = write(tmp_path / "bundle" / "hostile.zip", change(entries(good)))
+    before = everything(target)
+
+    # When it is verified, then restored
+    verified = run_cozy(target, "verify", str(hostile), env=env)
+    restored = run_cozy(target, "restore", str(hostile), "--yes", env=env)
+
+    # Then both refuse with exit 5 and one line naming the problem
+    for result in (verified, restored):
+        assert result.code == 5, (case, result.err)
+        assert message in result.err, (case, result.err)
+        assert len(result.err.strip().splitlines()) == 1, result.err
+    # And nothing changed in the workspace, nor landed anywhere else
+    assert everything(target) == before
+    for folder in (tmp_path, target.parent, Path(tempfile.gettempdir())):
+        assert not list(folder.glob(f"**/{EVIL}")), folder
+    assert not [p for p in target.rglob("*") if ".cozy-bundle-" in p.name]
+
+
+def test_not_a_zip_at_all(target: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    result = run_cozy(target, "verify", str(junk))
+    assert result.code == 5 and "not a zip file" in result.err
+
+
+TOKEN = "tok_CANARY-7f3a9c+/=Zq"  # a stored secret: it must never leave in a bundle
+VAULTED = """
+from cozy_kernel.connector import Connector, Credential, Manifest, Setting
+
+class Vaulted(Connector):
+    manifest = Manifest(
+        id="vaulted", name="Vaulted", version="1", kind="api", writes=("bank.accounts",),
+        settings=(Setting("note", "A note"),), credentials=(Credential("token", "API token"),),
+        egress_hosts=("vaulted.example",), description={"en": "Holds a secret"},
+    )
+
+    def fetch(self, since):
+        return iter(())
+
+connector = Vaulted
+"""
+
+
+def forms(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [raw, base64.b64encode(raw), urllib.parse.quote(secret, safe="").encode()]
+
+
+@pytest.fixture
+def vaulted(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace with a month of data and a connector whose token is in the keyring."""
+    monkeypatch.setenv("COZY_KEYRING_KEY", "a long passphrase for the test keyring")
+    monkeypatch.setenv("COZY_KEYRING_FILE", str(tmp_path / "keyring" / "secrets.cfg"))
+    cozy.connect("demo-bank", grant=True, until=UNTIL, months=1)
+    cozy.sync("demo-bank")
+    write_connector(home, "vaulted", VAULTED)
+    cozy.connect("vaulted", {"note": "nothing secret"}, grant=True, secrets={"token": TOKEN})
+    return home
+
+
+def test_a_normal_export_holds_no_stored_secret_in_any_form(vaulted: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clean.zip"
+    result = run_cozy(vaulted, "export", "--out", str(out))
+
+    assert result.code == 0, result.err
+    with zipfile.ZipFile(out) as zf:
+        for info in zf.infolist():
+            data = zf.read(info)
+            assert not any(f in data for f in forms(TOKEN)), info.filename
+            if info.filename.endswith(".parquet"):
+                (tmp_path / "t.parquet").write_bytes(data)
+                for column in pq.read_table(tmp_path / "t.parquet").columns:
+                    if pa.types.is_string(column.type):
+                        assert not pc.any(pc.match_substring(column, TOKEN)).as_py()
+
+
+@pytest.mark.parametrize(
+    ("plant", "where"),
+    [
+        (lambda home, tx: cozy.connect("vaulted", {"note": f"see {TOKEN}"}, grant=True),
+         "workspace/connections"),
+        (lambda home, tx: cozy.edit("bank.transactions", tx, notes=base64.b64encode(
+            TOKEN.encode()).decode()), "workspace/edits"),
+        (lambda home, tx: (home / "notebooks").mkdir() or (home / "notebooks" / "N.ipynb")
+         .write_text(NOTEBOOK.replace("SECRET", urllib.parse.quote(TOKEN, safe=""))),
+         "notebooks/N."),
+    ],
+    ids=["literal-in-a-setting", "base64-in-an-edit", "url-encoded-in-a-notebook"],
+)  # fmt: skip
+def test_the_canary_scan_refuses_an_export_holding_a_secret(
+    vaulted: Path, tmp_path: Path, plant: Callable[[Path, str], object], where: str
+) -> None:
+    plant(vaulted, cozy.frame("bank.transactions")["id"].iloc[0])
+    out = tmp_path / "leak.zip"
+
+    result = run_cozy(vaulted, "export", "--out", str(out))
+
+    assert result.code == 5, result.err
+    assert f"export refused: {where}" in result.err and "contains a stored secret" in result.err
+    assert not any(f.decode() in result.err for f in forms(TOKEN))
+    assert not out.exists() and list(tmp_path.glob(".leak.zip*")) == []
+
+
+NOTEBOOK = """{"cells": [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": "SECRET"}],
+ "metadata": {}, "nbformat": 4, "nbformat_minor": 5}"""
