@@ -38,8 +38,9 @@ __all__ = [
     "terms_status",
     "terms_text",
     "terms_view",
+    "transfer",
     "verify_bundle",
-    "workspace",
+    "workspace_dir",
 ]
 # Leaving with your data (cozy_kernel.portability), loaded on first use like the rest.
 PORTABILITY = ("export_bundle", "restore_bundle", "verify_bundle")
@@ -74,7 +75,8 @@ if TYPE_CHECKING:
         terms_status,
         terms_text,
         terms_view,
-        workspace,
+        transfer,
+        workspace_dir,
     )
     from cozy_kernel.portability import export_bundle, restore_bundle, verify_bundle
 

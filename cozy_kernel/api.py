@@ -44,7 +44,7 @@ def session(home: Home = None) -> Iterator[tuple[Workspace, Store]]:
         store.close()
 
 
-def workspace(*, home: Home = None) -> str:
+def workspace_dir(*, home: Home = None) -> str:
     """The folder holding this user's data (created private if missing)."""
     return str(Workspace.open(home).root)
 
@@ -321,6 +321,30 @@ def sync(
         report = _runner.run(ws, store, connector_id, full=full, progress=progress)
         _schedule.resume(store, connector_id)
         return report
+
+
+def transfer(
+    url: str,
+    token: str,
+    *,
+    home: Home = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> dict[str, Any]:
+    """Send everything this workspace holds to another running instance, which verifies and
+    restores it; returns its summary. Nothing here changes, and the token is kept nowhere."""
+    from cozy_kernel import handover as _transfer
+    from cozy_kernel.portability import export_bundle
+    from cozy_kernel.secrets import Secret
+
+    with session(home) as (ws, store):
+        _terms.require(store)
+        _transfer.endpoint(url)  # a wrong address fails before the export
+        bundle = _transfer.scratch(ws)
+        try:
+            export_bundle(bundle, progress=progress, home=ws.root)
+            return _transfer.send(ws, store, bundle, url, Secret(token))
+        finally:
+            bundle.unlink(missing_ok=True)
 
 
 def schedule(connector_id: str, frequency: str, *, home: Home = None) -> dict[str, Any]:

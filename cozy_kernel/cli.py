@@ -998,3 +998,43 @@ def main(argv: list[str] | None = None) -> NoReturn:
         )
         sys.exit(1)
     sys.exit(0)
+
+
+@cli.command("transfer")
+@click.option("--to", "url", required=True, help="The other instance's address (its base URL).")
+@click.option("--token", help="Its Jupyter token (asked without echo when not given).")
+@click.option("--token-env", metavar="ENVVAR", help="Read the token from this variable instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the other instance's summary as JSON.")
+@pass_ctx
+def transfer_command(
+    ctx: Context, url: str, token: str | None, token_env: str | None, as_json: bool
+) -> None:
+    """Send all your data to another running Cozy Notebook, which verifies and restores it."""
+    from getpass import getpass
+
+    from tqdm import tqdm
+
+    from cozy_kernel import api
+
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise UsageError(f"--token-env {token_env}: ${token_env} is not set")
+    if not token:
+        if not sys.stdin.isatty():
+            raise UsageError("give the other instance's token", hint="--token-env ENVVAR")
+        token = getpass("Token of the other instance: ")
+    with tqdm(desc="export", unit=" rows", disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = api.transfer(url, token, home=ctx.home, progress=progress)
+    if as_json:
+        _emit_json(summary)
+        return
+    for name, c in summary["collections"].items():
+        click.echo(f"{name}: {c['added']} added, {c['updated']} updated, "
+                   f"{c['unchanged']} unchanged there")  # fmt: skip
+    click.echo(f"{url}: restored (run {summary['run_id']})")

@@ -37,13 +37,14 @@ GATED_API = {
     "import_files": lambda: cozy.import_files([Path(__file__)], grant=True),
     "schedule": lambda: cozy.schedule("demo-bank", "daily"),
     "sync_all": lambda: cozy.sync_all(),
+    "transfer": lambda: cozy.transfer("http://127.0.0.1:9/", "not-sent"),
     "export_bundle": lambda: cozy.export_bundle("never-written.zip"),
     "restore_bundle": lambda: cozy.restore_bundle("no-such-bundle.zip"),
 }
 ALLOWED_API = {
     "accept_terms", "connectors", "consent_log", "consent_screen", "decline_terms", "disconnect",
     "doctor", "missing_secrets", "receipts", "refuse_grant", "report", "terms_status",
-    "terms_text", "terms_view", "verify_bundle", "workspace",
+    "terms_text", "terms_view", "verify_bundle", "workspace_dir",
 }  # fmt: skip
 GATED_CLI = {
     "cozy sync": ("sync", "demo-bank"),
@@ -54,6 +55,7 @@ GATED_CLI = {
     "cozy import": ("import", __file__, "--yes"),
     "cozy edit": ("edit", "bank.transactions", "x", "--set", "category=food"),
     "cozy schedule": ("schedule", "demo-bank", "daily"),
+    "cozy transfer": ("transfer", "--to", "http://127.0.0.1:9/", "--token", "not-sent"),
     "cozy categories list": ("categories", "list"),
     "cozy categories add": ("categories", "add", "food:market"),
     "cozy categories rename": ("categories", "rename", "groceries", "Food shop"),

@@ -49,7 +49,12 @@ def spec_path(route: str) -> str:
     return "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
 
 
-SAMPLE = {"{connector_id}": "demo-bank", "{job_id}": "0" * 32, "{name}": "Welcome.ipynb"}
+SAMPLE = {
+    "{connector_id}": "demo-bank",
+    "{job_id}": "0" * 32,
+    "{name}": "Welcome.ipynb",
+    "{export}": "cozy-export-20260101T000000.zip",
+}
 
 
 def routes() -> list[tuple[str, str]]:

@@ -9,7 +9,9 @@ apply to every route through ``APIHandler``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,7 @@ from jupyter_server.utils import ensure_async, url_path_join
 import cozy_kernel as cozy
 from cozy_jupyterlab.jobs import Jobs
 from cozy_kernel import notebooks, transparency
-from cozy_kernel.errors import CozyError, UsageError
+from cozy_kernel.errors import CozyError, NotFound, UsageError
 
 API_VERSION = "1"
 METHOD = "jupyterlab"
@@ -250,6 +252,80 @@ class ReportHandler(CozyHandler):
         self.finish(page, set_content_type="text/html" if fmt == "html" else "text/markdown")
 
 
+# The largest bundle a transfer may send; a user with more raises it in the server config.
+MAX_BUNDLE_BYTES = 8 * 1024**3
+
+
+@tornado.web.stream_request_body
+class BundlesHandler(CozyHandler):
+    """A bundle as the raw request body (``cozy transfer``, "Import a bundle"): streamed to a
+    private file in the workspace, then verified and restored; nothing is kept after."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # authentication and XSRF, before any byte is accepted
+        connection: Any = self.request.connection
+        connection.set_max_body_size(MAX_BUNDLE_BYTES)
+        folder = Path(cozy.workspace_dir()) / "exports"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="incoming-", suffix=".zip", dir=folder)
+        self._path = Path(name)
+        self._file = os.fdopen(handle, "wb")
+
+    def data_received(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        self._file.close()
+        try:
+            self.reply(await self.call(cozy.restore_bundle, self._path))
+        finally:
+            self._path.unlink(missing_ok=True)
+
+    def on_finish(self) -> None:
+        if hasattr(self, "_file"):
+            self._file.close()
+            self._path.unlink(missing_ok=True)
+
+
+EXPORT_NAME = r"cozy-export-\d{8}T\d{6}\.zip"
+
+
+class ExportHandler(CozyHandler):
+    """Start a full export as a job; its report names the file to download."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        folder = Path(await self.call(cozy.workspace_dir)) / "exports"
+
+        def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            target = folder / f"cozy-export-{stamp}.zip"
+            summary = cozy.export_bundle(target, progress=progress)
+            return {**summary, "name": target.name, "path": str(target)}
+
+        job = self.jobs.start("export", work)
+        self.reply(job.as_dict(), status=202)
+
+
+class ExportFileHandler(CozyHandler):
+    """Download an export made by ``POST bundles/export`` (from the workspace's exports)."""
+
+    @tornado.web.authenticated
+    async def get(self, export: str) -> None:
+        path = Path(await self.call(cozy.workspace_dir)) / "exports" / export
+        if not path.is_file():
+            raise NotFound(f"no export {export!r}; make one with POST bundles/export")
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Content-Disposition", f'attachment; filename="{export}"')
+        with path.open("rb") as body:
+            while chunk := body.read(1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type="application/zip")
+
+
 class TemplatesHandler(CozyHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -294,6 +370,9 @@ ROUTES: list[tuple[str, type[CozyHandler]]] = [
     ("import", ImportHandler),
     (r"jobs/(?P<job_id>[0-9a-f]{32})", JobHandler),
     ("report", ReportHandler),
+    ("bundles", BundlesHandler),
+    ("bundles/export", ExportHandler),
+    (f"bundles/exports/(?P<export>{EXPORT_NAME})", ExportFileHandler),
     ("templates", TemplatesHandler),
     (r"templates/(?P<name>[^/]+\.ipynb)", TemplateHandler),
 ]

@@ -1,0 +1,89 @@
+"""Direct transfer (GDPR Art. 20 (2)): a full bundle streamed to another running instance.
+
+The bundle is written in the private workspace, sent as the body of one request to the other
+instance's ``POST /cozy/api/bundles`` (which verifies and restores it), then deleted. The
+request goes through the egress guard like a connector's: to that host only, logged in the
+request log the transparency report shows, with the token out of every log and message.
+Plain HTTP is refused except to this machine: the token and the data would travel in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cozy_kernel.egress import GuardedSession, host_of
+from cozy_kernel.errors import ConnectorFailed, ConsentRequired, IntegrityError, UsageError
+from cozy_kernel.secrets import Secret, redact
+from cozy_kernel.store import Store
+from cozy_kernel.workspace import Workspace
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+CONNECTOR = "transfer"  # how the request log names these requests
+TIMEOUT_S = 3600.0
+
+
+def endpoint(url: str) -> str:
+    """The bundles route of the instance at ``url`` (its base URL, e.g. a hub user's)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--to {url!r}: give the other instance's http(s) address")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise UsageError(f"--to {url!r}: use https, or the token and your data travel in clear")
+    base = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, base + "cozy/api/bundles", "", ""))
+
+
+def _refusal(response: requests.Response, token: Secret) -> Exception:
+    try:
+        message = str(response.json().get("message", ""))
+    except ValueError:
+        message = response.reason or ""
+    message = redact(message, [token])
+    where = host_of(response.url)
+    if response.status_code == 403 and "terms" in message:
+        return ConsentRequired(f"{where} refused the bundle: {message}",
+                               hint="accept the terms on the other instance first")  # fmt: skip
+    if response.status_code in (401, 403):
+        return UsageError(f"{where} refused the token (HTTP {response.status_code})")
+    if response.status_code == 409:
+        return IntegrityError(f"{where} refused the bundle: {message}")
+    return ConnectorFailed(f"{where} answered HTTP {response.status_code}: {message}")
+
+
+def send(ws: Workspace, store: Store, bundle: Path, url: str, token: Secret) -> dict[str, Any]:
+    """Stream ``bundle`` to the instance at ``url``; its restore summary, or why it refused."""
+    target = endpoint(url)
+    session = GuardedSession(CONNECTOR, [host_of(target)], timeout=TIMEOUT_S,
+                             secrets={"token": token})  # fmt: skip
+    try:
+        with bundle.open("rb") as body:
+            response = session.post(
+                target,
+                data=body,  # a file object: requests streams it, never all in memory
+                headers={"Authorization": f"token {token.reveal()}",
+                         "Content-Type": "application/zip"},
+            )  # fmt: skip
+    except requests.RequestException as exc:
+        raise ConnectorFailed(
+            f"cannot reach {host_of(target)}: {redact(str(exc), [token])}"
+        ) from None
+    finally:
+        session.save(store, None)
+    if response.status_code != 200:
+        raise _refusal(response, token)
+    summary: dict[str, Any] = response.json()
+    return summary
+
+
+def scratch(ws: Workspace) -> Path:
+    """A private path in the workspace for the bundle on its way out."""
+    folder = ws.root / "exports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return folder / f"transfer-{stamp}-{os.getpid()}.zip"
