@@ -1,6 +1,6 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { post, requestAPI, requestText } from './request';
+import { post, requestAPI, requestBlob, requestText } from './request';
 import {
   IConnectResult,
   IConnector,
@@ -9,6 +9,7 @@ import {
   IDisconnectResult,
   IImportReport,
   IJob,
+  IRestoreSummary,
   ISchedule,
   ITemplate,
   ITermsStatus,
@@ -151,6 +152,30 @@ export class CozyModel {
       post()
     );
     return created.path;
+  }
+
+  /**
+   * "Export my data": a full bundle made by a server job (its progress shows as the
+   * ``export`` job), then fetched; resolves with the file to save.
+   */
+  async exportData(): Promise<{ name: string; data: Blob }> {
+    const job = await this._follow(await requestAPI<IJob>('bundles/export', post()));
+    if (job.state === 'failed' || !job.report) {
+      throw new Error(job.error?.message ?? 'export failed');
+    }
+    const name = (job.report as unknown as { name: string }).name;
+    return { name, data: await requestBlob(`bundles/exports/${encodeURIComponent(name)}`) };
+  }
+
+  /** "Import a bundle": the server verifies it, then merges it; resolves with what changed. */
+  async importBundle(file: File): Promise<IRestoreSummary> {
+    const summary = await requestAPI<IRestoreSummary>('bundles', {
+      method: 'POST',
+      body: file,
+      headers: { 'Content-Type': 'application/zip' }
+    });
+    await this.refresh();
+    return summary;
   }
 
   /** The transparency report as a self-contained page (no scripts). */

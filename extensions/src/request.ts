@@ -20,13 +20,13 @@ export class CozyAPIError extends Error {
   }
 }
 
-/** The only HTTP path of the frontend: the answer's text, failures as CozyAPIError. */
-export async function requestText(endPoint: string, init: RequestInit = {}): Promise<string> {
+/** The only HTTP path of the frontend: the response, failures as CozyAPIError. */
+async function fetchAPI(endPoint: string, init: RequestInit): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'cozy', 'api', endPoint);
   const response = await ServerConnection.makeRequest(url, init, settings);
-  const text = await response.text();
   if (!response.ok) {
+    const text = await response.text();
     let data: unknown = null;
     try {
       data = JSON.parse(text);
@@ -39,7 +39,17 @@ export async function requestText(endPoint: string, init: RequestInit = {}): Pro
         : { message: `${response.status} ${response.statusText}` };
     throw new CozyAPIError(response.status, body);
   }
-  return text;
+  return response;
+}
+
+/** The answer as text. */
+export async function requestText(endPoint: string, init: RequestInit = {}): Promise<string> {
+  return (await fetchAPI(endPoint, init)).text();
+}
+
+/** The answer as a file (a bundle to save). */
+export async function requestBlob(endPoint: string, init: RequestInit = {}): Promise<Blob> {
+  return (await fetchAPI(endPoint, init)).blob();
 }
 
 /** JSON in, typed JSON out. */

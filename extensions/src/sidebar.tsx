@@ -298,6 +298,67 @@ function ImportArea(props: { options: ISidebarOptions }): JSX.Element {
   );
 }
 
+/** Leave with everything, or bring it in: export, import a bundle, and the report. */
+function Tools(props: { options: ISidebarOptions }): JSX.Element {
+  const { model, trans } = props.options;
+  const picker = React.useRef<HTMLInputElement>(null);
+  const job = model.job('export');
+  const exporting = job?.state === 'queued' || job?.state === 'running';
+
+  const exportData = (): Promise<void> =>
+    attempt(async () => {
+      const { name, data } = await model.exportData();
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(data);
+      link.download = name;
+      link.click();
+      URL.revokeObjectURL(link.href);
+      Notification.success(trans.__('Your data is in %1', name), { autoClose: 5000 });
+    });
+
+  const importBundle = (file: File | undefined): Promise<void> =>
+    attempt(async () => {
+      if (!file) {
+        return;
+      }
+      const summary = await model.importBundle(file);
+      const added = Object.values(summary.collections).reduce((n, c) => n + c.added, 0);
+      Notification.success(
+        summary.changed
+          ? trans.__('Bundle restored: %1 rows added', added)
+          : trans.__('This bundle was already restored: nothing changed'),
+        { autoClose: 5000 }
+      );
+    });
+
+  return (
+    <div className="cozy-Sidebar-tools">
+      <button className="jp-mod-styled" onClick={() => void props.options.showReport()}>
+        {trans.__('What we hold')}
+      </button>
+      <button className="jp-mod-styled cozy-Export" disabled={exporting} onClick={exportData}>
+        {exporting && job?.percent !== null
+          ? trans.__('Exporting %1%', job?.percent ?? 0)
+          : trans.__('Export my data')}
+      </button>
+      <button className="jp-mod-styled" onClick={() => picker.current?.click()}>
+        {trans.__('Import a bundle…')}
+      </button>
+      <input
+        ref={picker}
+        className="cozy-Bundle-input"
+        type="file"
+        accept=".zip"
+        onChange={event => {
+          const file = event.currentTarget.files?.[0];
+          event.currentTarget.value = '';
+          void importBundle(file);
+        }}
+      />
+    </div>
+  );
+}
+
 function categoryLabel(category: string, trans: TranslationBundle): string {
   const known: Record<string, string> = {
     banking: trans.__('Banking'),
@@ -340,11 +401,7 @@ function Panel(props: { options: ISidebarOptions }): JSX.Element {
   }
   return (
     <>
-      <div className="cozy-Sidebar-tools">
-        <button className="jp-mod-styled" onClick={() => void options.showReport()}>
-          {trans.__('What we hold')}
-        </button>
-      </div>
+      <Tools options={options} />
       <ImportArea options={options} />
       {[...groups.entries()].map(([category, connectors]) => (
         <section className="cozy-Group" key={category} data-category={category}>

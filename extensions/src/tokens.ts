@@ -154,3 +154,10 @@ export interface IJob {
   report: { added: number; updated: number } | null;
   error: { message?: string } | null;
 }
+
+/** What a restore added, updated and left as it was. */
+export interface IRestoreSummary {
+  kind: 'full' | 'share';
+  changed: boolean;
+  collections: Record<string, { added: number; updated: number; unchanged: number }>;
+}

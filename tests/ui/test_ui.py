@@ -283,3 +283,36 @@ def test_a_refused_automatic_sync_pauses_and_says_what_to_do(
     row = page.locator('#cozy-connectors [data-connector="flaky"]')
     expect(row.locator(".cozy-Badge")).to_have_text("needs reconnect")
     expect(row.locator(".cozy-Schedule-paused")).to_contain_text("Reconnect or sync by hand")
+
+
+@pytest.fixture
+def other_bundle(tmp_path: Path) -> Path:
+    """A bundle exported from another workspace holding two months of the demo bank."""
+    other = tmp_path / "other"
+    cozy.accept_terms(home=other)
+    cozy.connect("demo-bank", home=other, grant=True, until=UNTIL, months=2)
+    cozy.sync("demo-bank", home=other)
+    return Path(cozy.export_bundle(tmp_path / "other.zip", home=other)["path"])
+
+
+def test_import_a_bundle_then_export_my_data(
+    other_bundle: Path, page: Page, tmp_path: Path
+) -> None:
+    accept(page)
+    sidebar = open_sidebar(page)
+
+    sidebar.locator(".cozy-Bundle-input").set_input_files(str(other_bundle))
+    toast = page.locator(".Toastify__toast").filter(has_text="Bundle restored")
+    expect(toast).to_contain_text(re.compile(r"Bundle restored: [1-9]\d* rows added"))
+    row = sidebar.locator('[data-connector="demo-bank"]')
+    expect(row.locator(".cozy-Connector-rows")).to_contain_text("rows in bank.transactions")
+
+    with page.expect_download() as download:
+        sidebar.get_by_role("button", name="Export my data").click()
+    assert re.fullmatch(r"cozy-export-\d{8}T\d{6}\.zip", download.value.suggested_filename)
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    mine = cozy.verify_bundle(saved)
+    theirs = cozy.verify_bundle(other_bundle)
+    assert mine["kind"] == "full"
+    assert mine["collections"]["bank.transactions"] == theirs["collections"]["bank.transactions"]
