@@ -244,6 +244,10 @@ def test_the_model_on_a_held_out_part_of_the_demo_bank(demo: Path) -> None:
     assert result["test_rows"] == pytest.approx(0.2 * len(tx), abs=1)
     assert result["accuracy"] >= 0.95, result
     assert result["classes"] >= 25
+    # Payees it never saw: mostly unsure (so it stays out of the way), right when it is sure.
+    unseen = budget.evaluate(decided, holdout=0.2, split="text")
+    assert unseen["confident_share"] < 0.5
+    assert unseen["confident_accuracy"] in (None, 1.0)
 
 
 @settings(max_examples=60, deadline=None)
