@@ -218,7 +218,7 @@ def transactions(
     model = None
     features = texts(decided)
     if learn:
-        model = _cached_model(Workspace.open(home), examples(decided, features))
+        model = _cached_model(ws, examples(decided, features))
     out = _categorise.label(_categorise.apply_model(decided, model, features), tree)
     if since is not None:
         out = out[out["date"] >= _day(since, "since")]

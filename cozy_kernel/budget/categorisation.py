@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     Features = tuple[npt.NDArray[np.intp], list[str]]
 
-SOURCES = ("manual", "rule", "model", "bank", "none")
 BANK_CONFIDENCE = 0.9
 MODEL_FLOOR = 0.4
 TRANSFER_WINDOW_DAYS = 3

@@ -37,13 +37,6 @@ def frame(rows: Sequence[tuple[str, str, str, int, bool]]) -> pd.DataFrame:
     )
 
 
-def month_of(value: Any) -> str:
-    """ "YYYY-MM" from a date, a timestamp or that text."""
-    import pandas as pd
-
-    return str(pd.Period(value, freq="M"))
-
-
 def budget_vs_actual(
     tx: pd.DataFrame,
     budgets: pd.DataFrame,

@@ -22,6 +22,7 @@ LANGUAGES = ("en", "es", "fr")
 UNCATEGORISED = "uncategorised"
 INCOME = "income"
 TRANSFERS = "transfers"
+_NAME_COLUMNS = tuple(f"name_{lang}" for lang in LANGUAGES)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*(:[a-z0-9][a-z0-9_-]*)*$")
 
 
@@ -199,9 +200,6 @@ def frame(nodes: Iterable[Node], language: str = "en") -> pd.DataFrame:
     walk(None, 0, (), None)
     columns = ["id", "parent", "name", "path", "depth", "top", "position", *_NAME_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
-
-
-_NAME_COLUMNS = tuple(f"name_{lang}" for lang in LANGUAGES)
 
 
 def subtree(tree: pd.DataFrame, category_id: str) -> set[str]:
