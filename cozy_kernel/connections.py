@@ -120,4 +120,7 @@ def disconnect(
         for name in erased:
             (ws.cache_dir / f"{name}.parquet").unlink(missing_ok=True)
         shutil.rmtree(ws.raw_dir / connector_id, ignore_errors=True)
+        # The local category model learned from every connector's rows: it goes with any
+        # erasure, and is trained again from what remains the next time it is needed.
+        shutil.rmtree(ws.root / "cache" / "budget", ignore_errors=True)
     return erased

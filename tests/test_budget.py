@@ -288,3 +288,13 @@ def test_since_until_accounts_select_after_categorising(demo: Path) -> None:
     assert savings[savings["category"] == "transfers:savings"]["transfer_pair"].notna().all()
     with pytest.raises(BadInput, match="not a date"):
         budget.transactions(since="June")
+
+
+def test_erasing_a_connector_drops_the_model_learned_from_its_rows(demo: Path) -> None:
+    budget.transactions(home=demo)
+    models = demo / "cache" / "budget"
+    assert any(models.iterdir())
+
+    cozy.disconnect("demo-bank", erase=True, home=demo)
+
+    assert not models.exists()
