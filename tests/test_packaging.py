@@ -100,8 +100,9 @@ def test_the_installed_wheel_enables_both_extensions(wheel: Path, tmp_path: Path
     python = str(env_dir / "bin" / "python")
     # When pip installs the wheel into it
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--prefix", str(env_dir),
-         str(wheel)],
+        # --ignore-installed: else pip uninstalls the checkout's editable install from this venv
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--ignore-installed",
+         "--prefix", str(env_dir), str(wheel)],
         check=True,
     )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
