@@ -19,6 +19,9 @@ the machine's speed cancels out and figures compare across laptops and CI. Basel
   every kernel start, so it must add little on top of starting Python at all.
 * users — one user syncing alone (see ``users_load.py``): twenty at once should take about
   twenty times as long divided by the cores, and each workspace must hold only its own rows.
+* portability — ``cozy.export_bundle`` against the same tables written bare as Parquet into a
+  zip, ``cozy.restore_bundle`` against the export, and both runs' peak memory against the
+  bare run's (see ``portability.py``).
 * categorise — ``budget.transactions`` on the synced workspace (rules, corrections, the local
   model, transfer pairs) against a bare pandas pass over the same rows: load the frame, one
   ``str.contains`` per rule, a ``map`` of the bank's categories (see ``categorise.py``).
@@ -45,6 +48,7 @@ import categorise
 import csv_import
 import lab_startup
 import ofx_import
+import portability
 import users_load
 
 import cozy_kernel as cozy
@@ -198,6 +202,10 @@ def main() -> None:
     print(ratio_line("total / ideal", load["total_ratio"]))
     print(f"  {'each holds its own rows':<26}{'yes' if load['own_rows'] else 'NO: FAIL'}")
 
+    print(f"\n[i] portability: export and restore {rows:,} transactions (see portability.py)")
+    moved = portability.run(home)
+    portability.report(moved, ratio_line)
+
     print("\n== summary ==")
     print(ratio_line("sync / bare floor", sync) + f"  ({written / sync_s:,.0f} rows/s)")
     print(ratio_line("frame / bare pyarrow", frame, FRAME_TARGET))
@@ -212,6 +220,12 @@ def main() -> None:
     print(
         ratio_line(f"{users_load.USERS} users / ideal", load["total_ratio"])
         + f"  (own rows only: {'yes' if load['own_rows'] else 'NO'})"
+    )
+    print(ratio_line("export / Parquet in zip", moved["export_ratio"], portability.EXPORT_TARGET))
+    print(ratio_line("restore / export", moved["restore_ratio"], portability.RESTORE_TARGET))
+    print(
+        ratio_line("export peak memory / bare", moved["export_peak_mb"] / moved["baseline_peak_mb"])
+        + f"  ({moved['export_peak_mb']:.0f} MiB)"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import stat
 import tempfile
 import urllib.parse
@@ -88,14 +89,16 @@ def flip(items: Entries) -> Entries:
     return out
 
 
-def future(items: Entries) -> Entries:
-    """A well-formed bag in every respect but its format: tag manifests recomputed."""
+def retagged(old: bytes, new: bytes) -> Callable[[Entries], Entries]:
+    """A well-formed bag with one bag-info tag changed, its tag manifests recomputed."""
+    return lambda items: _retag(items, old, new)
+
+
+def _retag(items: Entries, old: bytes, new: bytes) -> Entries:
     files = {info.filename: data for info, data in items}
     base = top(items)
     info_name = f"{base}/bag-info.txt"
-    files[info_name] = files[info_name].replace(
-        b"Cozy-Bundle-Version: 1", b"Cozy-Bundle-Version: 2"
-    )
+    files[info_name] = re.sub(old, new, files[info_name])
     for alg in ("sha256", "sha512"):
         lines = []
         for line in files[f"{base}/tagmanifest-{alg}.txt"].decode().splitlines():
@@ -120,7 +123,13 @@ CASES: dict[str, tuple[Callable[[Entries], Entries], dict[str, str], str]] = {
         {}, "missing",
     ),
     "extra-file": (added(lambda t: f"{t}/data/extra.txt"), {}, "not listed in the manifest"),
-    "future-version": (future, {}, "newer Cozy Notebook"),
+    "future-version": (
+        retagged(rb"Cozy-Bundle-Version: 1", b"Cozy-Bundle-Version: 2"), {}, "newer Cozy Notebook"
+    ),
+    "source-is-a-path": (
+        retagged(rb"Cozy-Source-Instance: \w+", f"Cozy-Source-Instance: ../../{EVIL}".encode()),
+        {}, "not an instance id",
+    ),
 }  # fmt: skip
 
 
@@ -154,9 +163,17 @@ def test_a_hostile_bundle_exits_5_and_changes_nothing(
         assert len(result.err.strip().splitlines()) == 1, result.err
     # And nothing changed in the workspace, nor landed anywhere else
     assert everything(target) == before
-    for folder in (tmp_path, target.parent, Path(tempfile.gettempdir())):
-        assert not list(folder.glob(f"**/{EVIL}")), folder
+    assert not [p for p in landing(target, tmp_path) if (p / EVIL).exists()]
     assert not [p for p in target.rglob("*") if ".cozy-bundle-" in p.name]
+
+
+def landing(target: Path, tmp_path: Path) -> set[Path]:
+    """Every folder an entry escaping the places bundles are unzipped could land in: those
+    places (the system's temporary folder, the workspace's cache) and all their parents."""
+    places = [Path(tempfile.gettempdir()), target / "cache", tmp_path]
+    return {folder for place in places for folder in (place, *place.parents)} | set(
+        target.rglob("*")
+    )
 
 
 def test_not_a_zip_at_all(target: Path, tmp_path: Path) -> None:

@@ -46,26 +46,34 @@ class Counter:
 
 
 @contextmanager
-def staging(out: Path) -> Iterator[tuple[Path, Path]]:
-    """(bag folder, payload folder) in a temporary folder beside ``out``, removed afterwards."""
+def assembling(store: Store, out: Path) -> Iterator[tuple[Path, package.Builder]]:
+    """(bag folder, builder) in a temporary folder beside ``out``, removed afterwards.
+
+    Every file the builder describes is hashed, searched for secrets and zipped on a second
+    thread while the next is written; :func:`publish` finishes the zip and moves it to ``out``.
+    """
+    forms = canary.spellings(store)  # no keyring to scan with: refuse before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in out.stem)
         root = tmp / (stem.strip(".") or "cozy-bundle")
-        (root / "data").mkdir(parents=True)
-        yield root, root / "data"
+        payload = root / "data"
+        payload.mkdir(parents=True)
+
+        def check(path: Path) -> None:
+            if path.is_relative_to(payload):
+                canary.scan([path], forms, payload)
+
+        with bag.Zipper(root, tmp / "bundle.zip.part", check) as zipper:
+            yield root, package.Builder(payload, zipper)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish(
-    store: Store, root: Path, builder: package.Builder, meta: Mapping[str, Any], out: Path
-) -> None:
-    """Describe, scan for secrets, bag, zip and atomically publish the staged payload."""
+def publish(root: Path, builder: package.Builder, meta: Mapping[str, Any], out: Path) -> None:
+    """Describe the payload, write the bag's tag files, finish the zip, publish it whole."""
     builder.write(meta)
-    payload = root / "data"
-    canary.scan(bag.files(payload), canary.spellings(store), payload)
     cozy = meta["cozy"]
     info = {
         "Bag-Software-Agent": f"cozy-notebook {__version__}",
@@ -76,10 +84,10 @@ def publish(
         layout.TAG_SOURCE: cozy["source"],
         layout.TAG_CREATED: cozy["created"],
     }
-    bag.write_bag(root, info, builder.digests)
-    part = root.parent / "bundle.zip.part"
-    bag.write_zip(root, part, root.name)
-    part.replace(out)  # atomic: the old bundle or the complete new one
+    for path in bag.write_bag(root, info, builder.digests):
+        builder.zipper.add(path)
+    builder.zipper.close()
+    builder.zipper.path.replace(out)  # atomic: the old bundle or the complete new one
 
 
 def readme(payload: Path, builder: package.Builder, **values: Any) -> None:
@@ -109,15 +117,14 @@ def export_full(
 
     terms.require(store)
     events = ledger.verify(store)  # a tampered ledger would make a bundle that cannot verify
-    canary.spellings(store)  # no keyring to scan with: refuse now rather than after the work
     created = now()
     collections = {n: collection_from_store(store, n) for n in store.collection_names()}
     extra = _store_tables(store)
     total = sum(store.count_rows(c) for c in collections.values())
     total += sum(store.db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in extra)
     count = Counter(total, progress)
-    with staging(out) as (root, payload):
-        builder = package.Builder(payload)
+    with assembling(store, out) as (root, builder):
+        payload = builder.payload
         with adbc.connect(str(ws.db_path)) as conn:  # one read transaction: one consistent copy
             rows = {
                 name: write_collection(conn, coll, builder, payload, count)
@@ -130,6 +137,7 @@ def export_full(
         link_foreign_keys(builder)
         raw_files = _copy_raw(ws, builder, payload)
         notebooks = write_notebooks(_notebooks(ws), builder, payload)
+        # Built while the zipper compresses the tables on the other core.
         head = _write_consent(ws, store, builder, payload)
         readme(
             payload, builder, kind=layout.FULL, title="Cozy Notebook export", created=created,
@@ -145,7 +153,7 @@ def export_full(
                 "source": store.store_id, "ledger": head,
             },
         }  # fmt: skip
-        publish(store, root, builder, meta, out)
+        publish(root, builder, meta, out)
     return {
         "path": str(out), "kind": layout.FULL, "bytes": out.stat().st_size,
         "collections": rows, "raw_files": raw_files, "notebooks": notebooks,
@@ -200,8 +208,8 @@ def write_table(
                 keys.setdefault(column, set()).update(values)
             yield batch
 
-    rows = tables.write_pair(noted(batches), schema, parquet, csv, count)
-    resource = builder.add_table(name, csv, parquet, table_schema, **extra)
+    rows, digests = tables.write_pair(noted(batches), schema, parquet, csv, count)
+    resource = builder.add_table(name, csv, parquet, table_schema, digests, **extra)
     resource["cozy:keys"] = keys  # taken out again by link_foreign_keys
     return rows
 
@@ -282,7 +290,7 @@ def _copy_raw(ws: Workspace, builder: package.Builder, payload: Path) -> int:
         target = payload / layout.RAW / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        builder.add_file(target, **{"cozy:connector": rel.parts[0]})
+        builder.add_file(target)["cozy:connector"] = rel.parts[0]
         copied += 1
     return copied
 
@@ -302,6 +310,8 @@ def write_notebooks(
     found: list[tuple[str, Path]], builder: package.Builder, payload: Path
 ) -> list[str]:
     """Each notebook byte for byte, plus its rendering as HTML that opens offline."""
+    if not found:
+        return []  # nbformat and nbconvert take a second to import: only when needed
     import nbformat
 
     from cozy_kernel.portability.convert import html

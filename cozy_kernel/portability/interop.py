@@ -89,9 +89,18 @@ def write_ofx(data: pa.Table, out: BinaryIO, accounts: pa.Table | None = None) -
 
     from ofxtools.header import make_header
     from ofxtools.models import (
-        BANKACCTFROM, BANKMSGSRSV1, BANKTRANLIST, LEDGERBAL, OFX, SIGNONMSGSRSV1, SONRS, STATUS,
-        STMTRS, STMTTRN, STMTTRNRS,
+        BANKACCTFROM,
+        BANKMSGSRSV1,
+        BANKTRANLIST,
+        LEDGERBAL,
+        SIGNONMSGSRSV1,
+        SONRS,
+        STATUS,
+        STMTRS,
+        STMTTRN,
+        STMTTRNRS,
     )  # fmt: skip
+    from ofxtools.models.ofx import OFX  # the package does not re-export it
 
     rows = _rows(data, "ofx")
     known: Mapping[str, dict[str, Any]] = {

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from cozy_kernel.errors import IntegrityError
-from cozy_kernel.portability.bag import Digest, digest
+from cozy_kernel.portability.bag import Digest, Zipper
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,15 +40,22 @@ MEDIA_TYPES = {
 
 
 class Builder:
-    """Collects resources while the export writes files under ``payload``."""
+    """Collects resources while the export writes files under ``payload``.
 
-    def __init__(self, payload: Path) -> None:
+    Each file described is handed to the zipper at once; its size and hash are filled in
+    when the descriptor is written.
+    """
+
+    def __init__(self, payload: Path, zipper: Zipper) -> None:
         self.payload = payload
+        self.zipper = zipper
         self.resources: list[dict[str, Any]] = []
         self.digests: dict[Path, Digest] = {}
         self._names: set[str] = set()
+        self._pending: list[tuple[dict[str, Any], Path, Future[Digest]]] = []
+        self._lock = threading.Lock()  # the consent records are described from another thread
 
-    def _name(self, wanted: str) -> str:
+    def _name(self, wanted: str) -> str:  # under the lock
         base = re.sub(r"[^a-z0-9._-]+", "-", wanted.lower()).strip("-") or "file"
         name, n = base, 1
         while name in self._names:
@@ -55,44 +64,64 @@ class Builder:
         self._names.add(name)
         return name
 
-    def add_file(self, path: Path, *, name: str | None = None, **extra: Any) -> dict[str, Any]:
-        """Describe one payload file: name, path, format, media type, bytes and hash."""
-        d = self.digests[path] = digest(path)
+    def add_file(
+        self, path: Path, *, name: str | None = None, known: Digest | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Describe one payload file: name, path, format, media type, bytes and hash.
+
+        ``known`` is its digest when it was hashed while written.
+        """
         rel = path.relative_to(self.payload).as_posix()
         suffix = path.suffix.lower()
         media = MEDIA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
+        with self._lock:
+            unique = self._name(name or rel)
         resource: dict[str, Any] = {
-            "name": self._name(name or rel),
+            "name": unique,
             "path": rel,
             "type": "file",
             "format": suffix.lstrip(".") or "bin",
             "mediatype": media or "application/octet-stream",
-            "bytes": d.size,
-            "hash": f"sha256:{d.sha256}",
             **extra,
         }
-        self.resources.append(resource)
+        with self._lock:
+            self.resources.append(resource)
+            self._pending.append((resource, path, self.zipper.add(path, known)))
         return resource
 
     def add_table(
-        self, name: str, csv: Path, parquet: Path, schema: dict[str, Any], **extra: Any
+        self,
+        name: str,
+        csv: Path,
+        parquet: Path,
+        schema: dict[str, Any],
+        digests: Mapping[Path, Digest],
+        **extra: Any,
     ) -> dict[str, Any]:
         """A table as a typed CSV resource plus its Parquet twin; returns the CSV's."""
-        table = self.add_file(csv, name=name, **extra)
+        table = self.add_file(csv, name=name, known=digests.get(csv), **extra)
         table.update(
             type="table",
             encoding="utf-8",
             dialect={"header": True, "delimiter": ",", "quoteChar": '"'},
             schema=schema,
         )
-        self.add_file(parquet, name=f"{name}.parquet", **{"cozy:table": table["name"]})
+        self.add_file(
+            parquet, name=f"{name}.parquet", known=digests.get(parquet),
+            **{"cozy:table": table["name"]},
+        )  # fmt: skip
         return table
 
-    def write(self, meta: Mapping[str, Any]) -> Path:
+    def write(self, meta: Mapping[str, Any]) -> None:
+        """Write ``datapackage.json`` once every file's size and hash are known, and zip it."""
+        for resource, path, future in self._pending:
+            found = self.digests[path] = future.result()
+            resource.update(bytes=found.size, hash=f"sha256:{found.sha256}")
         path = self.payload / NAME
-        descriptor = {"$schema": PROFILE, **meta, "resources": self.resources}
+        ordered = sorted(self.resources, key=lambda r: str(r["path"]))  # whichever thread wrote
+        descriptor = {"$schema": PROFILE, **meta, "resources": ordered}
         path.write_text(json.dumps(descriptor, indent=1, ensure_ascii=False) + "\n", "utf-8")
-        return path
+        self.digests[path] = self.zipper.add(path).result()
 
 
 def read(payload: Path) -> dict[str, Any]:

@@ -23,11 +23,11 @@ from cozy_kernel.frames import LINEAGE_ENV, collection_from_store
 from cozy_kernel.portability import layout, lineage, package, tables
 from cozy_kernel.portability.export import (
     Counter,
+    assembling,
     link_foreign_keys,
     now,
     publish,
     readme,
-    staging,
     write_notebooks,
     write_table,
 )
@@ -97,8 +97,8 @@ def export_share(
         shared = strip_private(executed)
         created = now()
         space = namespace(name, store.store_id)
-        with staging(out) as (root, payload):
-            builder = package.Builder(payload)
+        with assembling(store, out) as (root, builder):
+            payload = builder.payload
             rows = {}
             for collection, (columns, keys) in sorted(read.items()):
                 table = frames.table(ws, store, collection)
@@ -129,7 +129,7 @@ def export_share(
                     "pseudonymised": pseudonymise,
                 },
             }  # fmt: skip
-            publish(store, root, builder, meta, out)
+            publish(root, builder, meta, out)
     return {
         "path": str(out), "kind": layout.SHARE, "bytes": out.stat().st_size,
         "notebook": f"{name}.ipynb", "namespace": space, "collections": rows,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cozy_kernel.errors import IntegrityError
+from cozy_kernel.portability.bag import Digest, HashingFile
 from cozy_kernel.schemas import MONEY_SCALE, Collection, Field, FieldKind, minor_to_money
 
 if TYPE_CHECKING:
@@ -129,29 +130,59 @@ def write_pair(
     parquet: Path,
     csv: Path,
     progress: Progress | None = None,
-) -> int:
-    """Write the batches to a Parquet file and a CSV file together; return the row count."""
+) -> tuple[int, dict[Path, Digest]]:
+    """Write the batches to a Parquet file and a CSV file together; the rows and their digests.
+
+    A second thread writes (and hashes) each batch while the next one is read from the store:
+    pyarrow's writers and hashlib release the GIL, so both cores work. At most two batches
+    are in memory.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     csv_schema = csv_view(pa.RecordBatch.from_pylist([], schema=schema)).schema
     rows = 0
-    with (
-        pq.ParquetWriter(parquet, schema) as pw,
-        pacsv.CSVWriter(
-            str(csv), csv_schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-        ) as cw,
-    ):
-        for batch in batches:
-            pw.write_batch(batch)
-            cw.write_batch(csv_view(batch))
-            rows += batch.num_rows
-            if progress is not None:
-                progress(batch.num_rows)
-        if rows == 0:
-            cw.write_table(pa.Table.from_batches([], csv_schema))
-    return rows
+    sinks = {parquet: HashingFile(parquet), csv: HashingFile(csv)}
+    # One GIL round-trip per MiB written rather than per Parquet page or CSV chunk.
+    streams = {
+        path: pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), buffer_size=1 << 20)
+        for path, sink in sinks.items()
+    }
+    try:
+        with (
+            pq.ParquetWriter(streams[parquet], schema) as pw,
+            pacsv.CSVWriter(
+                streams[csv], csv_schema,
+                write_options=pacsv.WriteOptions(quoting_style="needed"),
+            ) as cw,
+            ThreadPoolExecutor(1, thread_name_prefix="cozy-export") as pool,
+        ):  # fmt: skip
+
+            def write(batch: pa.RecordBatch) -> None:
+                pw.write_batch(batch)
+                cw.write_batch(csv_view(batch))
+
+            pending: Future[None] | None = None
+            for batch in batches:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, batch)
+                rows += batch.num_rows
+                if progress is not None:
+                    progress(batch.num_rows)
+            if pending is not None:
+                pending.result()
+            if rows == 0:
+                cw.write_table(pa.Table.from_batches([], csv_schema))
+    finally:
+        for stream in streams.values():
+            stream.close()  # writers leave a sink they did not open open: flush it here
+        for sink in sinks.values():
+            sink.close()
+    return rows, {path: sink.digest() for path, sink in sinks.items()}
 
 
 def field_schema(coll: Collection) -> dict[str, Any]:

@@ -10,6 +10,7 @@ through :func:`opened`, so it never acts on anything this did not check.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -92,6 +93,9 @@ def _check_version(root: Path, label: str) -> dict[str, str]:
         )
     if tags.get(layout.TAG_KIND) not in (layout.FULL, layout.SHARE):
         raise IntegrityError(f"{label}: unknown bundle kind {tags.get(layout.TAG_KIND)!r}")
+    # A restore names folders after the source: it must be a plain id, never a path.
+    if not re.fullmatch(r"[0-9a-f]{8,64}", tags.get(layout.TAG_SOURCE, "")):
+        raise IntegrityError(f"{label}: {layout.TAG_SOURCE} is not an instance id")
     return tags
 
 

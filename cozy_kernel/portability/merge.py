@@ -1,0 +1,297 @@
+"""The store side of a restore: rows, the run log and the store's own tables, merged.
+
+Everything here runs inside the restore's one transaction (see :mod:`.restore`). Rows go
+through :meth:`Store.upsert`, the same dedup as a sync; the store's own tables follow
+:data:`.layout.MERGE`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cozy_kernel.errors import IntegrityError
+from cozy_kernel.frames import collection_from_store
+from cozy_kernel.portability import layout, tables
+from cozy_kernel.portability.verify import Bundle
+from cozy_kernel.schemas import BUILTIN, Collection, Field
+from cozy_kernel.store import Store, UpsertCounts
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def collection_resources(bundle: Bundle) -> list[dict[str, Any]]:
+    return [r for r in bundle.descriptor["resources"] if "cozy:collection" in r]
+
+
+def parquet_of(bundle: Bundle, resource: dict[str, Any]) -> Path:
+    return (bundle.payload / str(resource["path"])).with_suffix(".parquet")
+
+
+class Merge:
+    """The store side of one restore, inside its transaction."""
+
+    def __init__(
+        self, store: Store, bundle: Bundle, namespace: str | None, step: Callable[[int], None]
+    ) -> None:
+        self.store = store
+        self.db = store.db
+        self.bundle = bundle
+        self.namespace = namespace
+        self.step = step
+        self.changes = 0
+        self.runs: dict[int, int] = {}
+        self.conflicts: dict[str, set[str]] = {}
+        self.totals = UpsertCounts()
+        self.edited: set[str] = set()
+        self.run_id: int | None = None
+        if namespace is not None:
+            self.run_id = self._start()  # shared rows all come from this restore
+        else:
+            self.runs = self._merge_runs()
+
+    def _start(self) -> int:
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        cur = self.db.execute(
+            "INSERT INTO runs (connector, started_at, outcome, full) VALUES (?, ?, 'running', 0)",
+            (layout.RESTORE_RUN, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish(self) -> int:
+        """Log the restore itself in the run log, with what it added and updated."""
+        run_id = self.run_id if self.run_id is not None else self._start()
+        self.db.execute(
+            "UPDATE runs SET ended_at = ?, outcome = 'ok', added = ?, updated = ?, unchanged = ? "
+            "WHERE id = ?",
+            (dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), self.totals.added,
+             self.totals.updated, self.totals.unchanged, run_id),
+        )  # fmt: skip
+        return run_id
+
+    # -- the store's own tables -----------------------------------------------------------
+
+    def _table(self, name: str) -> Iterator[dict[str, Any]]:
+        import pyarrow.parquet as pq
+
+        path = self.bundle.payload / layout.WORKSPACE / f"{name}.parquet"
+        if path.is_file():
+            for batch in pq.ParquetFile(path).iter_batches(tables.BATCH_ROWS):
+                yield from batch.to_pylist()
+
+    def _columns(self, table: str, row: dict[str, Any]) -> list[str]:
+        columns, _ = tables.store_columns(self.db, table)
+        have = {c.name for c in columns}
+        if not have:
+            raise IntegrityError(f"bundle: this Cozy Notebook has no table {table!r}; upgrade it")
+        unknown = set(row) - have
+        if unknown:
+            raise IntegrityError(f"bundle: workspace/{table} has unknown column {min(unknown)!r}")
+        return [c.name for c in columns if c.name in row]
+
+    def _merge_runs(self) -> dict[int, int]:
+        """Source run id -> run id here: the same run found by content, else added."""
+        mapping = {}
+        for row in self._table("runs"):
+            old = int(row.pop("id"))
+            names = list(row)
+            found = self.db.execute(
+                "SELECT id FROM runs WHERE " + " AND ".join(f'"{n}" IS ?' for n in names),
+                [row[n] for n in names],
+            ).fetchone()
+            if found is not None:
+                mapping[old] = int(found[0])
+                continue
+            free = self.db.execute("SELECT 1 FROM runs WHERE id = ?", (old,)).fetchone() is None
+            if free:
+                row = {"id": old, **row}
+            cur = self.db.execute(
+                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                list(row.values()),
+            )
+            assert cur.lastrowid is not None
+            mapping[old] = cur.lastrowid
+            self.changes += 1
+        return mapping
+
+    def workspace(self) -> dict[str, int]:
+        """Merge every store table the bundle carries; rows added or changed per table."""
+        merged = {}
+        for resource in self.bundle.descriptor["resources"]:
+            table = resource.get("cozy:store-table")
+            if table in (None, "runs", "raw_records", "egress_log"):
+                continue
+            policy = layout.MERGE.get(table) or self._budget_policy(table)
+            before = self.db.total_changes
+            for row in self._table(table):
+                self._merge_row(table, policy, row)
+            merged[table] = self.db.total_changes - before
+            self.changes += merged[table]
+        for name in sorted(self.edited):
+            self.store.bump(name)
+        return merged
+
+    def _budget_policy(self, table: str) -> str:
+        if not table.startswith(layout.BUDGET_PREFIX):
+            raise IntegrityError(f"bundle: unknown workspace table {table!r}")
+        columns, key = tables.store_columns(self.db, table)
+        integer_id = key == ["id"] and any(c.name == "id" and c.sql == "INTEGER" for c in columns)
+        return "append" if integer_id else "upsert"
+
+    def _merge_row(self, table: str, policy: str, row: dict[str, Any]) -> None:
+        if table in layout.RUN_COLUMNS:
+            column = layout.RUN_COLUMNS[table]
+            if row.get(column) is not None:
+                row[column] = self.runs.get(int(row[column]), row[column])
+        if table == "edits":
+            row = self._edit(row)
+            if not row:
+                return
+        names = self._columns(table, row)
+        _, key = tables.store_columns(self.db, table)
+        marks = ", ".join("?" for _ in names)
+        insert = f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({marks})'
+        values = [row[n] for n in names]
+        if policy == "append":
+            content = [n for n in names if n not in ("id",)]
+            found = self.db.execute(
+                f'SELECT 1 FROM "{table}" WHERE ' + " AND ".join(f'"{n}" IS ?' for n in content),
+                [row[n] for n in content],
+            ).fetchone()
+            if found is None:
+                self.db.execute(
+                    f'INSERT INTO "{table}" ({", ".join(content)}) '
+                    f"VALUES ({', '.join('?' for _ in content)})",
+                    [row[n] for n in content],
+                )
+        elif policy == "absent":
+            self.db.execute(f"{insert} ON CONFLICT DO NOTHING", values)
+        else:
+            rest = [n for n in names if n not in key]
+            update = ", ".join(f"{n} = excluded.{n}" for n in rest)
+            differs = " OR ".join(f"{n} IS NOT excluded.{n}" for n in rest) or "false"
+            self.db.execute(
+                f"{insert} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update} WHERE {differs}",
+                values,
+            )
+
+    def _edit(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The store's value of an edit, for a row this workspace holds; else nothing."""
+        name = str(row["collection"])
+        if self.store.counter(name) is None:
+            return {}
+        coll = collection_from_store(self.store, name)
+        held = self.db.execute(
+            f"SELECT 1 FROM {coll.table} WHERE {coll.key} = ?", (row["key"],)
+        ).fetchone()
+        if held is None or row["field"] not in {f.name for f in coll.fields}:
+            return {}
+        value = tables.edit_value(coll.field(str(row["field"])), row["value"])
+        current = self.db.execute(
+            "SELECT value, at FROM edits WHERE collection = ? AND field = ? AND key = ?",
+            (name, row["field"], row["key"]),
+        ).fetchone()
+        if current is not None and (current[0] == value or current[1] >= row["at"]):
+            return {}  # the same edit, or a later one made here: yours stays
+        self.edited.add(name)
+        return {**row, "value": value}
+
+    # -- collections ----------------------------------------------------------------------
+
+    def collections(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for resource in collection_resources(self.bundle):
+            declared = tables.collection_of(resource["cozy:collection"])
+            coll = self._target(declared, parquet_of(self.bundle, resource))
+            out[coll.name] = self._collection(coll, parquet_of(self.bundle, resource))
+        if self.namespace is None:
+            self._raw_records()
+        return out
+
+    def _target(self, declared: Collection, parquet: Path) -> Collection:
+        """The collection rows land in: yours for a full bundle, a shared one for a share."""
+        import pyarrow.parquet as pq
+
+        names = set(pq.ParquetFile(parquet).schema_arrow.names)
+        if self.namespace is not None:
+            fields = tuple(
+                Field(f.name, f.kind, f.nullable or f.name != declared.key, f.description)
+                for f in declared.fields
+                if f.name in names
+            )
+            order = tuple(n for n in declared.order_by if n in names) or (declared.key,)
+            return Collection(
+                f"shared.{self.namespace}.{declared.name}", fields, key=declared.key,
+                description=declared.description, order_by=order,
+            )  # fmt: skip
+        coll = BUILTIN.get(declared.name, declared)
+        unknown = names - {*(f.name for f in coll.fields), "connector", "run_id"}
+        if unknown:
+            raise IntegrityError(
+                f"bundle: {declared.name} has field {min(unknown)!r}, unknown here; upgrade"
+            )
+        return coll
+
+    def _collection(self, coll: Collection, parquet: Path) -> dict[str, int]:
+        import pyarrow.parquet as pq
+
+        self.store.ensure_collection(coll)
+        counts = UpsertCounts()
+        conflicts: set[str] = set()
+        for batch in pq.ParquetFile(parquet).iter_batches(tables.BATCH_ROWS):
+            for (connector, run_id), part in self._by_run(batch):
+                rows = list(zip(*tables.to_store(part, coll), strict=True))
+                got, refused, _ = self.store.upsert(coll, rows, connector, run_id)
+                counts.added += got.added
+                counts.updated += got.updated
+                counts.unchanged += got.unchanged
+                conflicts.update(refused)
+            self.step(batch.num_rows)
+        if counts.added or counts.updated:
+            self.store.bump(coll.name)
+        self.changes += counts.added + counts.updated
+        self.conflicts[coll.name] = conflicts
+        self.totals.added += counts.added
+        self.totals.updated += counts.updated
+        self.totals.unchanged += counts.unchanged
+        return {"added": counts.added, "updated": counts.updated,
+                "unchanged": counts.unchanged, "conflicts": len(conflicts)}  # fmt: skip
+
+    def _by_run(self, batch: pa.RecordBatch) -> Iterator[tuple[tuple[str, int], pa.RecordBatch]]:
+        """The batch's rows per (connector, run here): usually one group, found vectorised."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.namespace is not None:
+            assert self.run_id is not None
+            yield (layout.RESTORE_RUN, self.run_id), batch
+            return
+        connectors = batch.column("connector").cast(pa.string())
+        runs = batch.column("run_id")
+        pairs = pa.table({"c": connectors, "r": runs}).group_by(["c", "r"]).aggregate([])
+        found = pairs.to_pylist()
+        for pair in found:
+            here = (str(pair["c"]), self.runs.get(int(pair["r"]), int(pair["r"])))
+            if len(found) == 1:
+                yield here, batch
+            else:
+                same = pc.and_(pc.equal(connectors, pair["c"]), pc.equal(runs, pair["r"]))
+                yield here, batch.filter(same)
+
+    def _raw_records(self) -> None:
+        """Source payloads beside rows restored here (not beside rows another connector holds)."""
+        groups: dict[tuple[str, str, int], list[tuple[str, bytes]]] = defaultdict(list)
+        for row in self._table("raw_records"):
+            if row["key"] in self.conflicts.get(row["collection"], set()):
+                continue
+            run = self.runs.get(int(row["run_id"]), int(row["run_id"]))
+            groups[(row["collection"], row["connector"], run)].append((row["key"], row["payload"]))
+        before = self.db.total_changes
+        for (collection, connector, run_id), payloads in groups.items():
+            self.store.upsert_raw(collection, payloads, connector, run_id)
+        self.changes += self.db.total_changes - before
