@@ -18,7 +18,6 @@ workspace it already synced.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -76,18 +75,21 @@ print(time.perf_counter() - start)
 """
 
 
+# The child's own high-water mark. Not ``ru_maxrss``: Linux carries it across exec, so a child
+# of a big parent (``run.py`` after its million-row sync) would report the parent's size.
+PEAK = "\nprint(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
+
+
 def child(code: str) -> tuple[float, float]:
     """(seconds the child reports, its peak resident memory in MiB)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-    )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"benchmark child failed ({proc.returncode})")
-    return float(out.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    done = subprocess.run(
+        [sys.executable, "-c", code + PEAK], capture_output=True, stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({done.returncode}): {done.stderr[-500:]}")
+    seconds, peak_kib = done.stdout.strip().splitlines()[-2:]
+    return float(seconds), int(peak_kib) / 1024
 
 
 def run(home: Path) -> dict[str, Any]:
