@@ -347,6 +347,27 @@ def transfer(
             bundle.unlink(missing_ok=True)
 
 
+def export_download(
+    *, home: Home = None, progress: Callable[[int, int | None], None] | None = None
+) -> dict[str, Any]:
+    """A full export into the workspace's exports, for "Export my data" to download."""
+    from cozy_kernel import handover as _handover
+    from cozy_kernel.portability import export_bundle
+
+    target = _handover.download_target(Workspace.open(home))
+    summary = export_bundle(target, progress=progress, home=home)
+    return {**summary, "name": target.name}
+
+
+def export_file(name: str, *, home: Home = None) -> Path:
+    """One export made by :func:`export_download`, once the terms are accepted."""
+    from cozy_kernel import handover as _handover
+
+    with session(home) as (ws, store):
+        _terms.require(store)
+        return _handover.exported(ws, name)
+
+
 def schedule(connector_id: str, frequency: str, *, home: Home = None) -> dict[str, Any]:
     """Run a connector by itself ``daily``, ``weekly`` or never (``off``)."""
     with session(home) as (ws, store):
@@ -363,9 +384,10 @@ def due(*, home: Home = None, now: float | None = None, day: float = _schedule.D
         if _terms.status(store)["state"] == "required":
             return []
         now = time.time() if now is None else now
+        connected = set(store.connections())
         ready = []
         for entry in _registry.discover(ws).values():
-            if entry.cls is None or entry.id not in store.connections():
+            if entry.cls is None or entry.id not in connected:
                 continue
             upcoming = _schedule.next_run(store, entry.cls.manifest, day)
             if upcoming is not None and upcoming <= now:
@@ -397,9 +419,10 @@ def sync_all(
     """
     with session(home) as (ws, store):
         _terms.require(store)
+        connected = set(store.connections())
         chosen = []
         for entry in _registry.discover(ws).values():
-            if entry.cls is None or entry.id not in store.connections():
+            if entry.cls is None or entry.id not in connected:
                 continue
             state = _schedule.status(store, entry.cls.manifest)
             if state["frequency"] != "off":

@@ -1,4 +1,6 @@
-"""Direct transfer (GDPR Art. 20 (2)): a full bundle streamed to another running instance.
+"""Bundles on their way in or out of this workspace: direct transfer, downloads, uploads.
+
+Direct transfer (GDPR Art. 20 (2)): a full bundle streamed to another running instance.
 
 The bundle is written in the private workspace, sent as the body of one request to the other
 instance's ``POST /cozy/api/bundles`` (which verifies and restores it), then deleted. The
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,14 @@ from typing import Any
 import requests
 
 from cozy_kernel.egress import GuardedSession, host_of
-from cozy_kernel.errors import ConnectorFailed, ConsentRequired, IntegrityError, UsageError
+from cozy_kernel.errors import (
+    ConnectorFailed,
+    ConsentRequired,
+    IntegrityError,
+    NotFound,
+    UsageError,
+)
+from cozy_kernel.portability.bag import Limits
 from cozy_kernel.secrets import Secret, redact
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -26,6 +37,7 @@ from cozy_kernel.workspace import Workspace
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 CONNECTOR = "transfer"  # how the request log names these requests
 TIMEOUT_S = 3600.0
+EXPORT_NAME = re.compile(r"cozy-export-\d{8}T\d{6}\.zip")
 
 
 def endpoint(url: str) -> str:
@@ -81,9 +93,41 @@ def send(ws: Workspace, store: Store, bundle: Path, url: str, token: Secret) -> 
     return summary
 
 
-def scratch(ws: Workspace) -> Path:
-    """A private path in the workspace for the bundle on its way out."""
+def exports_dir(ws: Workspace) -> Path:
+    """The private folder of bundles made here or received, inside the workspace."""
     folder = ws.root / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    return folder / f"transfer-{stamp}-{os.getpid()}.zip"
+    return folder
+
+
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def scratch(ws: Workspace) -> Path:
+    """A private path for the bundle on its way out to another instance."""
+    return exports_dir(ws) / f"transfer-{_stamp()}-{os.getpid()}.zip"
+
+
+def download_target(ws: Workspace) -> Path:
+    """Where "Export my data" writes the bundle the user then downloads."""
+    return exports_dir(ws) / f"cozy-export-{_stamp()}.zip"
+
+
+def exported(ws: Workspace, name: str) -> Path:
+    """An export made by :func:`download_target`; no other file of the workspace."""
+    path = exports_dir(ws) / name
+    if not EXPORT_NAME.fullmatch(name) or not path.is_file():
+        raise NotFound(f"no export {name!r}; make one with POST bundles/export")
+    return path
+
+
+def incoming(ws: Workspace) -> tuple[int, Path]:
+    """A private file (descriptor, path) for a bundle being received, before its restore."""
+    handle, name = tempfile.mkstemp(prefix="incoming-", suffix=".zip", dir=exports_dir(ws))
+    return handle, Path(name)
+
+
+def max_incoming() -> int:
+    """The largest bundle accepted: what verification would unpack at the most."""
+    return Limits.default().total_bytes

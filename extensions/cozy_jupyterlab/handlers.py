@@ -9,7 +9,6 @@ apply to every route through ``APIHandler``.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import tempfile
@@ -23,8 +22,9 @@ from jupyter_server.utils import ensure_async, url_path_join
 
 import cozy_kernel as cozy
 from cozy_jupyterlab.jobs import Jobs
-from cozy_kernel import notebooks, transparency
-from cozy_kernel.errors import CozyError, NotFound, UsageError
+from cozy_kernel import api, handover, notebooks, transparency
+from cozy_kernel.errors import CozyError, UsageError
+from cozy_kernel.workspace import Workspace
 
 API_VERSION = "1"
 METHOD = "jupyterlab"
@@ -252,10 +252,6 @@ class ReportHandler(CozyHandler):
         self.finish(page, set_content_type="text/html" if fmt == "html" else "text/markdown")
 
 
-# The largest bundle a transfer may send; a user with more raises it in the server config.
-MAX_BUNDLE_BYTES = 8 * 1024**3
-
-
 @tornado.web.stream_request_body
 class BundlesHandler(CozyHandler):
     """A bundle as the raw request body (``cozy transfer``, "Import a bundle"): streamed to a
@@ -264,11 +260,8 @@ class BundlesHandler(CozyHandler):
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()  # authentication and XSRF, before any byte is accepted
         connection: Any = self.request.connection
-        connection.set_max_body_size(MAX_BUNDLE_BYTES)
-        folder = Path(cozy.workspace_dir()) / "exports"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix="incoming-", suffix=".zip", dir=folder)
-        self._path = Path(name)
+        connection.set_max_body_size(handover.max_incoming())
+        handle, self._path = handover.incoming(Workspace.open())
         self._file = os.fdopen(handle, "wb")
 
     def data_received(self, chunk: bytes) -> None:
@@ -288,35 +281,24 @@ class BundlesHandler(CozyHandler):
             self._path.unlink(missing_ok=True)
 
 
-EXPORT_NAME = r"cozy-export-\d{8}T\d{6}\.zip"
-
-
 class ExportHandler(CozyHandler):
     """Start a full export as a job; its report names the file to download."""
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        folder = Path(await self.call(cozy.workspace_dir)) / "exports"
-
         def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
-            folder.mkdir(mode=0o700, exist_ok=True)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-            target = folder / f"cozy-export-{stamp}.zip"
-            summary = cozy.export_bundle(target, progress=progress)
-            return {**summary, "name": target.name, "path": str(target)}
+            return api.export_download(progress=progress)
 
         job = self.jobs.start("export", work)
         self.reply(job.as_dict(), status=202)
 
 
 class ExportFileHandler(CozyHandler):
-    """Download an export made by ``POST bundles/export`` (from the workspace's exports)."""
+    """Download an export made by ``POST bundles/export``."""
 
     @tornado.web.authenticated
     async def get(self, export: str) -> None:
-        path = Path(await self.call(cozy.workspace_dir)) / "exports" / export
-        if not path.is_file():
-            raise NotFound(f"no export {export!r}; make one with POST bundles/export")
+        path = await self.call(api.export_file, export)
         self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Disposition", f'attachment; filename="{export}"')
         with path.open("rb") as body:
@@ -372,7 +354,7 @@ ROUTES: list[tuple[str, type[CozyHandler]]] = [
     ("report", ReportHandler),
     ("bundles", BundlesHandler),
     ("bundles/export", ExportHandler),
-    (f"bundles/exports/(?P<export>{EXPORT_NAME})", ExportFileHandler),
+    (f"bundles/exports/(?P<export>{handover.EXPORT_NAME.pattern})", ExportFileHandler),
     ("templates", TemplatesHandler),
     (r"templates/(?P<name>[^/]+\.ipynb)", TemplateHandler),
 ]
