@@ -12,7 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,10 +376,8 @@ class Store:
     ) -> tuple[UpsertCounts, list[str], list[str]]:
         """Insert new rows and update changed ones by key; call inside a transaction.
 
-        Rows go through a temporary staging table so that added / updated / unchanged are
-        counted by set operations rather than row by row. A key already held by another
-        connector is refused (returned as a list of keys), never overwritten; a key given twice
-        in one batch is written once and returned in the third list.
+        Rows go through a temporary staging table and :meth:`merge_staged`. A key given twice
+        in one batch is written once (the first) and returned in the third list.
         """
         if not rows:
             return UpsertCounts(), [], []
@@ -397,9 +395,9 @@ class Store:
             rows = unique
         names = coll.columns
         stage = f'temp."stage.{coll.name}"'
-        key = coll.key
         self.db.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({', '.join(names)}, PRIMARY KEY ({key}))"
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({', '.join(names)}, "
+            f"PRIMARY KEY ({coll.key}))"
         )
         self.db.execute(f"DELETE FROM {stage}")
         marks = ", ".join("?" for _ in names)
@@ -407,33 +405,70 @@ class Store:
             f"INSERT OR REPLACE INTO {stage} VALUES ({marks})",
             ((*row, connector, run_id) for row in rows),
         )
-        conflicts = [
-            r[0]
-            for r in self.db.execute(
-                f"SELECT s.{key} FROM {stage} s JOIN {coll.table} t ON t.{key} = s.{key} "
-                "WHERE t.connector != s.connector"
-            )
-        ]
-        if conflicts:
-            self.db.executemany(f"DELETE FROM {stage} WHERE {key} = ?", ((k,) for k in conflicts))
-        differs = " OR ".join(f"t.{f.name} IS NOT s.{f.name}" for f in coll.fields)
-        added = self.db.execute(
-            f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {coll.table} t WHERE t.{key} = s.{key})"
-        ).fetchone()[0]
-        updated = self.db.execute(
-            f"SELECT count(*) FROM {stage} s JOIN {coll.table} t ON t.{key} = s.{key} "
-            f"WHERE {differs}"
-        ).fetchone()[0]
+        got, conflicts = self.merge_staged(coll, stage, len(rows))
+        return got, conflicts, sorted(twice)
+
+    def merge_staged(
+        self, coll: Collection, stage: str, staged: int, run_ids: Mapping[int, int] | None = None
+    ) -> tuple[UpsertCounts, list[str]]:
+        """Merge ``staged`` rows of table ``stage`` into the collection by key, in set operations.
+
+        The one dedup rule of a sync and a restore: a key another connector holds is refused
+        (returned), never overwritten; a changed row is updated; an equal one left as it is.
+        ``stage`` has the collection's columns, each key once; ``run_ids`` maps its run ids to
+        this store's. Into an empty table every row is new, and the per-row counting is skipped:
+        that is a first restore, where it would double the work. Call inside a transaction.
+        """
+        key, table = coll.key, coll.table
+        names = coll.columns
+        run = "s.run_id"
+        moved = {int(a): int(b) for a, b in (run_ids or {}).items() if a != b}
+        if moved:
+            cases = " ".join(f"WHEN {a} THEN {b}" for a, b in moved.items())
+            run = f"CASE s.run_id {cases} ELSE s.run_id END"
+        picked = ", ".join(run if n == "run_id" else f"s.{n}" for n in names)
+        empty = self.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is None
+        conflicts: list[str] = []
+        added, updated, keep = staged, 0, "true"
+        if not empty:
+            conflicts = [
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT s.{key} FROM {stage} s JOIN {table} t ON t.{key} = s.{key} "
+                    "WHERE t.connector != s.connector"
+                )
+            ]
+            if conflicts:
+                keep = (
+                    f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = s.{key} "
+                    "AND t.connector != s.connector)"
+                )
+            differs = " OR ".join(f"t.{f.name} IS NOT s.{f.name}" for f in coll.fields)
+            added = self.db.execute(
+                f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {table} t WHERE t.{key} = s.{key})"
+            ).fetchone()[0]
+            updated = self.db.execute(
+                f"SELECT count(*) FROM {stage} s JOIN {table} t ON t.{key} = s.{key} "
+                f"WHERE t.connector = s.connector AND ({differs})"
+            ).fetchone()[0]
         assignments = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
         changed = " OR ".join(f"{f.name} IS NOT excluded.{f.name}" for f in coll.fields)
         self.db.execute(
-            f"INSERT INTO {coll.table} ({', '.join(names)}) SELECT {', '.join(names)} "
-            f"FROM {stage} WHERE true ON CONFLICT ({key}) DO UPDATE SET {assignments} "
-            f"WHERE {changed}"
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT {picked} FROM {stage} s "
+            f"WHERE {keep} ON CONFLICT ({key}) DO UPDATE SET {assignments} WHERE {changed}"
         )
-        unchanged = len(rows) - len(conflicts) - added - updated
-        return UpsertCounts(added, updated, unchanged), conflicts, sorted(twice)
+        unchanged = staged - len(conflicts) - added - updated
+        return UpsertCounts(added, updated, unchanged), conflicts
+
+    @contextmanager
+    def attached(self, path: Path, name: str) -> Iterator[None]:
+        """Another SQLite file readable as ``name`` (a staging file); outside a transaction."""
+        self.db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+        try:
+            yield
+        finally:
+            self.db.execute(f"DETACH DATABASE {name}")
 
     def upsert_raw(
         self, collection: str, payloads: Sequence[tuple[str, bytes]], connector: str, run_id: int

@@ -1,8 +1,10 @@
 """The store side of a restore: rows, the run log and the store's own tables, merged.
 
-Everything here runs inside the restore's one transaction (see :mod:`.restore`). Rows go
-through :meth:`Store.upsert`, the same dedup as a sync; the store's own tables follow
-:data:`.layout.MERGE`.
+Collections are first staged (:func:`stage`): their Parquet, converted to the store's values
+column by column, is written through ADBC into a scratch SQLite file, with no Python object
+per row. Everything else runs inside the restore's one transaction (see :mod:`.restore`): rows
+are merged from the staging file by :meth:`Store.merge_staged`, the same dedup as a sync, in
+one statement per collection; the store's own tables follow :data:`.layout.MERGE`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,9 @@ from cozy_kernel.store import Store, UpsertCounts
 if TYPE_CHECKING:
     import pyarrow as pa
 
+STAGE = "stage"  # the schema name the staging file is attached under
+SHARED_RUN = 0  # a share's rows are staged with this run id, then given the restore's own
+
 
 def collection_resources(bundle: Bundle) -> list[dict[str, Any]]:
     return [r for r in bundle.descriptor["resources"] if "cozy:collection" in r]
@@ -32,17 +38,83 @@ def parquet_of(bundle: Bundle, resource: dict[str, Any]) -> Path:
     return (bundle.payload / str(resource["path"])).with_suffix(".parquet")
 
 
+@dataclass(frozen=True)
+class Staged:
+    """One collection's rows, staged: the collection they land in, their table, how many."""
+
+    coll: Collection
+    table: str
+    rows: int
+
+
+def stage(
+    bundle: Bundle, path: Path, namespace: str | None, step: Callable[[int], None]
+) -> list[Staged]:
+    """Write every collection's rows, as the store keeps them, to the SQLite file ``path``.
+
+    Batch by batch (memory stays bounded by one), Arrow to SQLite through ADBC. A share's rows
+    are staged under the restore's own connector name.
+    """
+    import adbc_driver_sqlite.dbapi as adbc
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = []
+    provenance = None if namespace is None else (layout.RESTORE_RUN, SHARED_RUN)
+    with adbc.connect(str(path)) as conn:
+        for i, resource in enumerate(collection_resources(bundle)):
+            declared = tables.collection_of(resource["cozy:collection"])
+            parquet = pq.ParquetFile(parquet_of(bundle, resource))
+            coll = _target(declared, parquet.schema_arrow.names, namespace)
+
+            def batches(
+                coll: Collection = coll, file: pq.ParquetFile = parquet
+            ) -> Iterator[pa.RecordBatch]:
+                for batch in file.iter_batches(tables.BATCH_ROWS):
+                    yield tables.to_store(batch, coll, provenance)
+                    step(batch.num_rows)
+
+            reader = pa.RecordBatchReader.from_batches(tables.store_schema_arrow(coll), batches())
+            with conn.cursor() as cur:
+                cur.adbc_ingest(f"c{i}", reader, mode="create")
+            out.append(Staged(coll, f"{STAGE}.c{i}", parquet.metadata.num_rows))
+        conn.commit()
+    return out
+
+
+def _target(declared: Collection, names: list[str], namespace: str | None) -> Collection:
+    """The collection rows land in: yours for a full bundle, a shared one for a share."""
+    if namespace is not None:
+        fields = tuple(
+            Field(f.name, f.kind, f.nullable or f.name != declared.key, f.description)
+            for f in declared.fields
+            if f.name in names
+        )
+        order = tuple(n for n in declared.order_by if n in names) or (declared.key,)
+        return Collection(
+            f"shared.{namespace}.{declared.name}", fields, key=declared.key,
+            description=declared.description, order_by=order,
+        )  # fmt: skip
+    coll = BUILTIN.get(declared.name, declared)
+    unknown = set(names) - {*(f.name for f in coll.fields), "connector", "run_id"}
+    if unknown:
+        raise IntegrityError(
+            f"bundle: {declared.name} has field {min(unknown)!r}, unknown here; upgrade"
+        )
+    return coll
+
+
 class Merge:
     """The store side of one restore, inside its transaction."""
 
     def __init__(
-        self, store: Store, bundle: Bundle, namespace: str | None, step: Callable[[int], None]
+        self, store: Store, bundle: Bundle, namespace: str | None, staged: list[Staged]
     ) -> None:
         self.store = store
         self.db = store.db
         self.bundle = bundle
         self.namespace = namespace
-        self.step = step
+        self.staged = staged
         self.changes = 0
         self.runs: dict[int, int] = {}
         self.conflicts: dict[str, set[str]] = {}
@@ -204,84 +276,28 @@ class Merge:
     # -- collections ----------------------------------------------------------------------
 
     def collections(self) -> dict[str, dict[str, int]]:
+        """Merge each staged collection; what was added, updated, unchanged or refused."""
         out = {}
-        for resource in collection_resources(self.bundle):
-            declared = tables.collection_of(resource["cozy:collection"])
-            coll = self._target(declared, parquet_of(self.bundle, resource))
-            out[coll.name] = self._collection(coll, parquet_of(self.bundle, resource))
+        runs = self.runs
+        if self.namespace is not None:
+            assert self.run_id is not None
+            runs = {SHARED_RUN: self.run_id}
+        for staged in self.staged:
+            coll = staged.coll
+            self.store.ensure_collection(coll)
+            counts, refused = self.store.merge_staged(coll, staged.table, staged.rows, runs)
+            if counts.added or counts.updated:
+                self.store.bump(coll.name)
+            self.changes += counts.added + counts.updated
+            self.conflicts[coll.name] = set(refused)
+            self.totals.added += counts.added
+            self.totals.updated += counts.updated
+            self.totals.unchanged += counts.unchanged
+            out[coll.name] = {"added": counts.added, "updated": counts.updated,
+                              "unchanged": counts.unchanged, "conflicts": len(refused)}  # fmt: skip
         if self.namespace is None:
             self._raw_records()
         return out
-
-    def _target(self, declared: Collection, parquet: Path) -> Collection:
-        """The collection rows land in: yours for a full bundle, a shared one for a share."""
-        import pyarrow.parquet as pq
-
-        names = set(pq.ParquetFile(parquet).schema_arrow.names)
-        if self.namespace is not None:
-            fields = tuple(
-                Field(f.name, f.kind, f.nullable or f.name != declared.key, f.description)
-                for f in declared.fields
-                if f.name in names
-            )
-            order = tuple(n for n in declared.order_by if n in names) or (declared.key,)
-            return Collection(
-                f"shared.{self.namespace}.{declared.name}", fields, key=declared.key,
-                description=declared.description, order_by=order,
-            )  # fmt: skip
-        coll = BUILTIN.get(declared.name, declared)
-        unknown = names - {*(f.name for f in coll.fields), "connector", "run_id"}
-        if unknown:
-            raise IntegrityError(
-                f"bundle: {declared.name} has field {min(unknown)!r}, unknown here; upgrade"
-            )
-        return coll
-
-    def _collection(self, coll: Collection, parquet: Path) -> dict[str, int]:
-        import pyarrow.parquet as pq
-
-        self.store.ensure_collection(coll)
-        counts = UpsertCounts()
-        conflicts: set[str] = set()
-        for batch in pq.ParquetFile(parquet).iter_batches(tables.BATCH_ROWS):
-            for (connector, run_id), part in self._by_run(batch):
-                rows = list(zip(*tables.to_store(part, coll), strict=True))
-                got, refused, _ = self.store.upsert(coll, rows, connector, run_id)
-                counts.added += got.added
-                counts.updated += got.updated
-                counts.unchanged += got.unchanged
-                conflicts.update(refused)
-            self.step(batch.num_rows)
-        if counts.added or counts.updated:
-            self.store.bump(coll.name)
-        self.changes += counts.added + counts.updated
-        self.conflicts[coll.name] = conflicts
-        self.totals.added += counts.added
-        self.totals.updated += counts.updated
-        self.totals.unchanged += counts.unchanged
-        return {"added": counts.added, "updated": counts.updated,
-                "unchanged": counts.unchanged, "conflicts": len(conflicts)}  # fmt: skip
-
-    def _by_run(self, batch: pa.RecordBatch) -> Iterator[tuple[tuple[str, int], pa.RecordBatch]]:
-        """The batch's rows per (connector, run here): usually one group, found vectorised."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if self.namespace is not None:
-            assert self.run_id is not None
-            yield (layout.RESTORE_RUN, self.run_id), batch
-            return
-        connectors = batch.column("connector").cast(pa.string())
-        runs = batch.column("run_id")
-        pairs = pa.table({"c": connectors, "r": runs}).group_by(["c", "r"]).aggregate([])
-        found = pairs.to_pylist()
-        for pair in found:
-            here = (str(pair["c"]), self.runs.get(int(pair["r"]), int(pair["r"])))
-            if len(found) == 1:
-                yield here, batch
-            else:
-                same = pc.and_(pc.equal(connectors, pair["c"]), pc.equal(runs, pair["r"]))
-                yield here, batch.filter(same)
 
     def _raw_records(self) -> None:
         """Source payloads beside rows restored here (not beside rows another connector holds)."""

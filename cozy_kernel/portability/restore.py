@@ -1,6 +1,7 @@
 """Restore: merge a verified bundle into this workspace — lossless, idempotent, all or nothing.
 
-Rows merge as a sync does (:meth:`Store.upsert`: by key; a key another connector holds is
+Rows are staged first (:func:`.merge.stage`, outside the store), then merge as a sync does
+(:meth:`Store.merge_staged`: by key; a key another connector holds is
 left alone and counted as a conflict); the store's own tables merge as :data:`.layout.MERGE`
 says; the run log is merged first, keeping each run's id where this store has it free, so
 rows keep their provenance. Connector settings come back without a grant: grants are given
@@ -24,7 +25,7 @@ from typing import Any
 from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import layout
-from cozy_kernel.portability.merge import Merge, collection_resources, parquet_of
+from cozy_kernel.portability.merge import STAGE, Merge, collection_resources, parquet_of, stage
 from cozy_kernel.portability.verify import Bundle, opened
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -60,14 +61,16 @@ def restore(ws: Workspace, store: Store, path: Path, progress: Progress | None) 
             if progress is not None:
                 progress(done[0], total)
 
+        staging = bundle.scratch / "stage.db"
+        staged = stage(bundle, staging, namespace, step)
         moved: list[Path] = []
         made: list[Path] = []
         result: dict[str, Any] = {"kind": bundle.kind, "source": bundle.source,
                                   "created": bundle.created, "run_id": None}  # fmt: skip
         try:
-            with store.transaction():
+            with store.attached(staging, STAGE), store.transaction():
                 store.db.execute("PRAGMA defer_foreign_keys = ON")
-                merged = Merge(store, bundle, namespace, step)
+                merged = Merge(store, bundle, namespace, staged)
                 result["collections"] = merged.collections()
                 result["workspace"] = {} if share else merged.workspace()
                 _check_foreign_keys(store)

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability.bag import Digest, HashingFile
-from cozy_kernel.schemas import MONEY_SCALE, Collection, Field, FieldKind, minor_to_money
+from cozy_kernel.schemas import (
+    MONEY_SCALE,
+    SQL_TYPES,
+    Collection,
+    Field,
+    FieldKind,
+    minor_to_money,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -264,23 +271,39 @@ def describe_collection(coll: Collection) -> dict[str, Any]:
     }
 
 
-def to_store(batch: pa.RecordBatch, coll: Collection) -> list[list[Any]]:
-    """Typed Arrow columns -> the store's values (minor units, ISO text, 0/1), as columns.
+def store_schema_arrow(coll: Collection) -> pa.Schema:
+    """Arrow types of the values the store keeps for ``coll``: its columns with provenance."""
+    import pyarrow as pa
 
-    A value that does not fit its field (money with more than two decimals, a NULL in a
-    required field) raises IntegrityError naming the collection and field.
+    kinds = {"TEXT": pa.string(), "INTEGER": pa.int64()}
+    fields = [pa.field(f.name, kinds[SQL_TYPES[f.kind]], f.nullable) for f in coll.fields]
+    return pa.schema([*fields, pa.field("connector", pa.string(), False),
+                      pa.field("run_id", pa.int64(), False)])  # fmt: skip
+
+
+def to_store(
+    batch: pa.RecordBatch, coll: Collection, provenance: tuple[str, int] | None = None
+) -> pa.RecordBatch:
+    """Typed Arrow columns -> the store's values (minor units, ISO text, 0/1), vectorised.
+
+    The result has :func:`store_schema_arrow`'s columns: provenance comes from the batch's
+    own ``connector`` and ``run_id`` columns, or is ``provenance`` for every row. A value that
+    does not fit its field (money with more than two decimals, a NULL in a required field)
+    raises IntegrityError naming the collection and field.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from cozy_kernel.schemas import encode_field
 
-    out: list[list[Any]] = []
+    schema = store_schema_arrow(coll)
+    out: list[pa.Array] = []
     for f in coll.fields:
+        kind = schema.field(f.name).type
         if f.name not in batch.schema.names:
             if not f.nullable:
                 raise IntegrityError(f"{coll.name}: the bundle has no column {f.name!r}")
-            out.append([None] * batch.num_rows)
+            out.append(pa.nulls(batch.num_rows, kind))
             continue
         col = batch.column(f.name)
         if not f.nullable and col.null_count:
@@ -290,17 +313,20 @@ def to_store(batch: pa.RecordBatch, coll: Collection) -> list[list[Any]]:
                 col = col.cast(pa.string())
             if f.kind == "money":
                 unit = pa.scalar(10**MONEY_SCALE, pa.decimal128(MONEY_SCALE + 1, 0))
-                values = pc.cast(pc.multiply(col, unit), pa.int64()).to_pylist()
-            elif f.kind in ("bool", "int"):
-                values = col.cast(pa.int64()).to_pylist()
+                col = pc.cast(pc.multiply(col, unit), pa.int64())
             elif f.kind == "timestamp":
-                values = [encode_field(f, v) for v in col.to_pylist()]
-            else:
-                values = col.cast(pa.string()).to_pylist()
+                # Exactly the text a sync stores (isoformat, microseconds only when present).
+                col = pa.array([encode_field(f, v) for v in col.to_pylist()], pa.string())
+            out.append(col.cast(kind))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
             raise IntegrityError(f"{coll.name}: field {f.name!r}: {exc}") from None
-        out.append(values)
-    return out
+    if provenance is None:
+        out += [batch.column(n).cast(schema.field(n).type) for n in ("connector", "run_id")]
+    else:
+        connector, run_id = provenance
+        out += [pa.array([connector] * batch.num_rows, pa.string()),
+                pa.array([run_id] * batch.num_rows, pa.int64())]  # fmt: skip
+    return pa.RecordBatch.from_arrays(out, schema=schema)
 
 
 def edit_text(f: Field, value: Any) -> str | None:

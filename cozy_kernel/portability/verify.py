@@ -25,12 +25,16 @@ from cozy_kernel.portability import bag, chain, layout, package
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle, unzipped: ``payload`` is its ``data/`` folder."""
+    """A verified bundle, unzipped: ``payload`` is its ``data/`` folder.
+
+    ``scratch`` is a private folder beside it for work files, removed with it.
+    """
 
     root: Path
     info: dict[str, str]
     descriptor: dict[str, Any]
     manifest: dict[str, str]
+    scratch: Path
 
     @property
     def payload(self) -> Path:
@@ -56,13 +60,15 @@ def opened(path: Path, within: Path | None = None) -> Iterator[Bundle]:
         raise IntegrityError(f"bundle {path}: no such file")
     tmp = Path(tempfile.mkdtemp(dir=within, prefix=".cozy-bundle-"))
     try:
-        root = bag.extract(path, tmp)
+        unpacked = tmp / "bundle"
+        unpacked.mkdir()
+        root = bag.extract(path, unpacked)
         label = f"bundle {path.name}"
         info = _check_version(root, label)
         bag.validate(root, label)
         manifest = bag.manifest(root)
         descriptor = package.check(root / "data", manifest)
-        bundle = Bundle(root, info, descriptor, manifest)
+        bundle = Bundle(root, info, descriptor, manifest, scratch=tmp)
         _check_notebooks(bundle, label)
         if bundle.kind == layout.FULL:
             chain.verify_file(
