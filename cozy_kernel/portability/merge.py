@@ -10,32 +10,35 @@ one statement per collection; the store's own tables follow :data:`.layout.MERGE
 from __future__ import annotations
 
 import datetime as dt
+import re
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.frames import collection_from_store
-from cozy_kernel.portability import layout, tables
-from cozy_kernel.portability.verify import Bundle
+from cozy_kernel.portability import layout, package, tables
+from cozy_kernel.portability.verify import Bundle, Unpacked
 from cozy_kernel.schemas import BUILTIN, Collection, Field
 from cozy_kernel.store import Store, UpsertCounts
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
+Progress = Callable[[int, int | None], None]
 STAGE = "stage"  # the schema name the staging file is attached under
 SHARED_RUN = 0  # a share's rows are staged with this run id, then given the restore's own
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def collection_resources(bundle: Bundle) -> list[dict[str, Any]]:
-    return [r for r in bundle.descriptor["resources"] if "cozy:collection" in r]
-
-
-def parquet_of(bundle: Bundle, resource: dict[str, Any]) -> Path:
-    return (bundle.payload / str(resource["path"])).with_suffix(".parquet")
+def namespace_of(kind: str, descriptor: dict[str, Any]) -> str | None:
+    """Where a share's rows and notebooks land (``shared.<namespace>``); None for a full bundle."""
+    if kind != layout.SHARE:
+        return None
+    namespace = str(descriptor.get("cozy", {}).get("namespace", ""))
+    if not _NAMESPACE.match(namespace):
+        raise IntegrityError(f"bundle: share namespace {namespace!r} is not a plain name")
+    return namespace
 
 
 @dataclass(frozen=True)
@@ -48,36 +51,47 @@ class Staged:
 
 
 def stage(
-    bundle: Bundle, path: Path, namespace: str | None, step: Callable[[int], None]
+    raw: Unpacked, path: Path, progress: Progress | None, cancel: threading.Event
 ) -> list[Staged]:
     """Write every collection's rows, as the store keeps them, to the SQLite file ``path``.
 
-    Batch by batch (memory stays bounded by one), Arrow to SQLite through ADBC. A share's rows
-    are staged under the restore's own connector name.
+    Runs while :func:`.verify.checked` checks the same bundle, so it trusts nothing: a
+    resource path that leaves the payload is refused, and what it writes is only used once
+    the bundle is verified. Batch by batch (memory stays bounded by one), Arrow to SQLite
+    through ADBC. A share's rows are staged under the restore's own connector name. Stops
+    between batches once ``cancel`` is set.
     """
     import adbc_driver_sqlite.dbapi as adbc
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    out = []
+    descriptor = package.read(raw.payload)
+    namespace = namespace_of(raw.info[layout.TAG_KIND], descriptor)
     provenance = None if namespace is None else (layout.RESTORE_RUN, SHARED_RUN)
-    with adbc.connect(str(path)) as conn:
-        for i, resource in enumerate(collection_resources(bundle)):
-            declared = tables.collection_of(resource["cozy:collection"])
-            parquet = pq.ParquetFile(parquet_of(bundle, resource))
-            coll = _target(declared, parquet.schema_arrow.names, namespace)
-
-            def batches(
-                coll: Collection = coll, file: pq.ParquetFile = parquet
-            ) -> Iterator[pa.RecordBatch]:
-                for batch in file.iter_batches(tables.BATCH_ROWS):
-                    yield tables.to_store(batch, coll, provenance)
-                    step(batch.num_rows)
-
-            reader = pa.RecordBatchReader.from_batches(tables.store_schema_arrow(coll), batches())
-            with conn.cursor() as cur:
-                cur.adbc_ingest(f"c{i}", reader, mode="create")
-            out.append(Staged(coll, f"{STAGE}.c{i}", parquet.metadata.num_rows))
+    files = []
+    for resource in descriptor["resources"]:
+        if "cozy:collection" not in resource:
+            continue
+        rel = str(resource.get("path"))
+        if not package.inside(rel) or not (raw.payload / rel).is_file():
+            raise IntegrityError(f"bundle: resource path {rel!r} is not a payload file")
+        parquet = pq.ParquetFile((raw.payload / rel).with_suffix(".parquet"))
+        declared = tables.collection_of(resource["cozy:collection"])
+        files.append((_target(declared, parquet.schema_arrow.names, namespace), parquet))
+    total = sum(file.metadata.num_rows for _, file in files)
+    done = 0
+    out = []
+    with adbc.connect(str(path)) as conn, conn.cursor() as cur:
+        for i, (coll, file) in enumerate(files):
+            mode: Literal["create", "append"] = "create"
+            for batch in file.iter_batches(tables.BATCH_ROWS):
+                if cancel.is_set():
+                    return []
+                cur.adbc_ingest(f"c{i}", tables.to_store(batch, coll, provenance), mode=mode)
+                mode = "append"
+                done += batch.num_rows
+                if progress is not None:
+                    progress(done, total)
+            out.append(Staged(coll, f"{STAGE}.c{i}", file.metadata.num_rows))
         conn.commit()
     return out
 

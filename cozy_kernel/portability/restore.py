@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-from collections.abc import Callable
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +25,12 @@ from typing import Any
 from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import layout
-from cozy_kernel.portability.merge import STAGE, Merge, collection_resources, parquet_of, stage
-from cozy_kernel.portability.verify import Bundle, opened
+from cozy_kernel.portability.merge import STAGE, Merge, Progress, Staged, namespace_of, stage
+from cozy_kernel.portability.verify import Bundle, Unpacked, checked, unpacked
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
-Progress = Callable[[int, int | None], None]
-_NAMESPACE = re.compile(r"^[a-z][a-z0-9_]*$")
+_STAGING = "stage.db"
 
 
 class _Unchanged(Exception):
@@ -49,26 +48,17 @@ class Plan:
 
 def restore(ws: Workspace, store: Store, path: Path, progress: Progress | None) -> dict[str, Any]:
     terms.require(store)
-    with opened(path, within=ws.cache_dir.parent) as bundle:
-        share = bundle.kind == layout.SHARE
-        namespace = _namespace(bundle) if share else None
+    with unpacked(path, within=ws.cache_dir.parent) as raw:
+        bundle, staged = _verified_and_staged(raw, progress)
+        namespace = namespace_of(bundle.kind, bundle.descriptor)
+        share = namespace is not None
         plan = _plan_files(ws, bundle, namespace)
-        total = sum(_rows(bundle, r) for r in collection_resources(bundle))
-        done = [0]
-
-        def step(rows: int) -> None:
-            done[0] += rows
-            if progress is not None:
-                progress(done[0], total)
-
-        staging = bundle.scratch / "stage.db"
-        staged = stage(bundle, staging, namespace, step)
         moved: list[Path] = []
         made: list[Path] = []
         result: dict[str, Any] = {"kind": bundle.kind, "source": bundle.source,
                                   "created": bundle.created, "run_id": None}  # fmt: skip
         try:
-            with store.attached(staging, STAGE), store.transaction():
+            with store.attached(raw.scratch / _STAGING, STAGE), store.transaction():
                 store.db.execute("PRAGMA defer_foreign_keys = ON")
                 merged = Merge(store, bundle, namespace, staged)
                 result["collections"] = merged.collections()
@@ -100,11 +90,22 @@ def restore(ws: Workspace, store: Store, path: Path, progress: Progress | None) 
         return result
 
 
-def _namespace(bundle: Bundle) -> str:
-    namespace = str(bundle.descriptor.get("cozy", {}).get("namespace", ""))
-    if not _NAMESPACE.match(namespace):
-        raise IntegrityError(f"bundle: share namespace {namespace!r} is not a plain name")
-    return namespace
+def _verified_and_staged(raw: Unpacked, progress: Progress | None) -> tuple[Bundle, list[Staged]]:
+    """Verify the bundle while its rows are staged on the other core; staging waits on it.
+
+    Staging only writes a scratch file, and its result (or error) is used only once the
+    bundle is verified: a bundle that fails verification is refused for that, and staging
+    stops at its next batch.
+    """
+    cancel = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="cozy-stage") as pool:
+        staging = pool.submit(stage, raw, raw.scratch / _STAGING, progress, cancel)
+        try:
+            bundle = checked(raw)
+        except BaseException:
+            cancel.set()
+            raise
+        return bundle, staging.result()
 
 
 def _mkdirs(folder: Path) -> list[Path]:
@@ -161,12 +162,6 @@ def _plan_files(ws: Workspace, bundle: Bundle, namespace: str | None) -> Plan:
         else:
             plan.moves.append((source, target))
     return plan
-
-
-def _rows(bundle: Bundle, resource: dict[str, Any]) -> int:
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(parquet_of(bundle, resource)).metadata.num_rows)
 
 
 def _check_foreign_keys(store: Store) -> None:

@@ -53,30 +53,57 @@ class Bundle:
         return self.info.get(layout.TAG_CREATED, "")
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    """A bundle safely unzipped, its format version read, nothing else checked yet."""
+
+    root: Path
+    info: dict[str, str]
+    scratch: Path
+    label: str
+
+    @property
+    def payload(self) -> Path:
+        return self.root / "data"
+
+
 @contextmanager
-def opened(path: Path, within: Path | None = None) -> Iterator[Bundle]:
-    """Unzip into a temporary folder (inside ``within`` if given), verify, yield, clean up."""
+def unpacked(path: Path, within: Path | None = None) -> Iterator[Unpacked]:
+    """Unzip into a private temporary folder (inside ``within`` if given); clean up after.
+
+    Only the zip's own safety (paths, links, sizes) and the format version are checked:
+    :func:`checked` does the rest. A restore stages rows while that runs.
+    """
     if not path.is_file():
         raise IntegrityError(f"bundle {path}: no such file")
     tmp = Path(tempfile.mkdtemp(dir=within, prefix=".cozy-bundle-"))
     try:
-        unpacked = tmp / "bundle"
-        unpacked.mkdir()
-        root = bag.extract(path, unpacked)
+        into = tmp / "bundle"
+        into.mkdir()
+        root = bag.extract(path, into)
         label = f"bundle {path.name}"
-        info = _check_version(root, label)
-        bag.validate(root, label)
-        manifest = bag.manifest(root)
-        descriptor = package.check(root / "data", manifest)
-        bundle = Bundle(root, info, descriptor, manifest, scratch=tmp)
-        _check_notebooks(bundle, label)
-        if bundle.kind == layout.FULL:
-            chain.verify_file(
-                bundle.payload / layout.LEDGER, descriptor.get("cozy", {}).get("ledger")
-            )
-        yield bundle
+        yield Unpacked(root, _check_version(root, label), tmp, label)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def checked(raw: Unpacked) -> Bundle:
+    """Fixity, the Data Package, notebooks and ledger of an unpacked bundle, in that order."""
+    bag.validate(raw.root, raw.label)
+    manifest = bag.manifest(raw.root)
+    descriptor = package.check(raw.payload, manifest)
+    bundle = Bundle(raw.root, raw.info, descriptor, manifest, scratch=raw.scratch)
+    _check_notebooks(bundle, raw.label)
+    if bundle.kind == layout.FULL:
+        chain.verify_file(bundle.payload / layout.LEDGER, descriptor.get("cozy", {}).get("ledger"))
+    return bundle
+
+
+@contextmanager
+def opened(path: Path, within: Path | None = None) -> Iterator[Bundle]:
+    """Unzip into a temporary folder (inside ``within`` if given), verify, yield, clean up."""
+    with unpacked(path, within) as raw:
+        yield checked(raw)
 
 
 def _check_version(root: Path, label: str) -> dict[str, str]:
