@@ -12,7 +12,7 @@ import pytest
 
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.schemas import BANK_ACCOUNTS, Field
-from cozy_kernel.store import MIGRATIONS, Store
+from cozy_kernel.store import MIGRATIONS, PAGE_SIZE, Store
 from cozy_kernel.workspace import Workspace
 
 
@@ -137,3 +137,44 @@ def test_a_newer_release_adds_optional_fields_to_stored_collections(home: Path) 
         store.ensure_collection(
             Collection("bank.transactions", (*BANK_TRANSACTIONS.fields, Field("mood", "text")))
         )
+
+
+def test_merging_staged_rows_maps_runs_refuses_other_connectors_keys_and_counts(
+    store: Store,
+) -> None:
+    names = ", ".join(BANK_ACCOUNTS.columns)
+    marks = ", ".join("?" for _ in BANK_ACCOUNTS.columns)
+    with store.transaction():
+        store.upsert(BANK_ACCOUNTS, [account("a", "A"), account("b", "B")], "x", 1)
+        store.db.execute(f"CREATE TEMP TABLE staged ({names})")
+        store.db.executemany(
+            f"INSERT INTO staged VALUES ({marks})",
+            [(*account("a", "Theirs"), "y", 7), (*account("b", "B"), "x", 7),
+             (*account("c", "C"), "x", 7), (*account("d", "D"), "x", 8)],
+        )  # fmt: skip
+        counts, conflicts = store.merge_staged(BANK_ACCOUNTS, "temp.staged", 4, {7: 2})
+
+    assert conflicts == ["a"]
+    assert (counts.added, counts.updated, counts.unchanged) == (2, 0, 1)
+    rows = store.db.execute('SELECT id, name, connector, run_id FROM "bank.accounts" ORDER BY id')
+    assert rows.fetchall() == [
+        ("a", "A", "x", 1), ("b", "B", "x", 1), ("c", "C", "x", 2), ("d", "D", "x", 8),
+    ]  # fmt: skip
+
+
+def test_a_new_store_has_large_pages_and_an_older_one_keeps_its_own(home: Path) -> None:
+    ws = Workspace.open(home)
+    fresh = Store(ws.db_path)
+    assert fresh.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    fresh.close()
+    older = home / "older.db"
+    with sqlite3.connect(older) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("CREATE TABLE kept (x)")
+    store = Store(older)
+    with store.transaction():
+        store.ensure_collection(BANK_ACCOUNTS)
+        store.upsert(BANK_ACCOUNTS, [account("a", "A")], "x", 1)
+
+    assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert store.db.execute('SELECT count(*) FROM "bank.accounts"').fetchone()[0] == 1
