@@ -94,12 +94,16 @@ def test_cozy_transfer_sends_everything_to_another_instance(
     assert raw.name.endswith("uk_barclays.qif")
     assert raw.read_bytes() == (FIXTURES / "qif" / "uk_barclays.qif").read_bytes()
 
-    # Sending again adds no row there; the bundle did not stay behind here
+    # Sending again, a newer bundle of the same data, changes nothing there: no row, no file
+    # (the same consent history is archived once); the bundle did not stay behind here
+    held = files(receiver.home)
     again = run_cozy(sender.home, "transfer", "--to", receiver.base, "--token-env",
                      "TARGET_TOKEN", "--json", env=env)  # fmt: skip
     assert again.code == 0, again.err
-    counts = json.loads(again.out)["collections"].values()
-    assert all(c["added"] == c["updated"] == 0 for c in counts)
+    second = json.loads(again.out)
+    assert all(c["added"] == c["updated"] == 0 for c in second["collections"].values())
+    assert second["changed"] is False and second["files"]["added"] == []
+    assert files(receiver.home) == held
     assert not list((sender.home / "exports").glob("*.zip"))
 
     # The transfer is in the sender's request log, without the token

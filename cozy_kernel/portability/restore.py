@@ -13,7 +13,6 @@ workspace exactly as it was, and one that would change nothing writes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from typing import Any
 
 from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
-from cozy_kernel.portability import layout
+from cozy_kernel.portability import chain, layout
 from cozy_kernel.portability.merge import STAGE, Merge, Progress, Staged, namespace_of, stage
 from cozy_kernel.portability.verify import Bundle, Unpacked, checked, unpacked
 from cozy_kernel.store import Store
@@ -127,13 +126,20 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _history(ws: Workspace, bundle: Bundle) -> Path:
+    """Where the source's consent records are archived: one folder per state of its ledger.
+
+    Named by the (verified) ledger's length and head, so bundles made at different times from
+    the same history are archived once, and a later history (more events) lands beside it.
+    """
+    events, last = chain.head(bundle.payload / layout.LEDGER)
+    return ws.root / layout.ARCHIVE / bundle.source[:32] / f"ledger-{events}-{last[:12]}"
+
+
 def _plan_files(ws: Workspace, bundle: Bundle, namespace: str | None) -> Plan:
     """Which payload files land where: originals, notebooks, the source's consent records."""
     plan = Plan()
-    try:
-        stamp = dt.datetime.fromisoformat(bundle.created).strftime("%Y%m%dT%H%M%SZ")
-    except ValueError:
-        raise IntegrityError(f"bundle: creation time {bundle.created!r} is not a date") from None
+    history = _history(ws, bundle) if bundle.kind == layout.FULL else None
     for rel, checksum in sorted(bundle.manifest.items()):
         parts = rel.split("/")
         source = bundle.payload / rel
@@ -145,8 +151,11 @@ def _plan_files(ws: Workspace, bundle: Bundle, namespace: str | None) -> Plan:
             target = ws.raw_dir.joinpath(*parts[1:])
         elif parts[0] == layout.NOTEBOOKS and rel.endswith(".ipynb"):
             target = ws.root.joinpath(*parts)
-        elif parts[0] == layout.CONSENT:
-            target = ws.root / layout.ARCHIVE / bundle.source[:32] / stamp / rel
+        elif parts[0] == layout.CONSENT and history is not None:
+            if history.exists():
+                plan.unchanged += 1  # this very consent history is archived already
+                continue
+            target = history / rel
         else:
             continue
         if target.exists() and _sha256(target) != checksum:

@@ -271,9 +271,10 @@ class BundlesHandler(CozyHandler):
     async def post(self) -> None:
         self._file.close()
         try:
-            self.reply(await self.call(cozy.restore_bundle, self._path))
+            summary = await self.call(cozy.restore_bundle, self._path)
         finally:
-            self._path.unlink(missing_ok=True)
+            self._path.unlink(missing_ok=True)  # before the answer: nothing is kept after
+        self.reply(summary)
 
     def on_finish(self) -> None:
         if hasattr(self, "_file"):
