@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import stat
 import tempfile
@@ -108,6 +109,50 @@ def _retag(items: Entries, old: bytes, new: bytes) -> Entries:
     return [(info, files[info.filename]) for info, _ in items]
 
 
+def resealed(suffix: str, change: Callable[[bytes], bytes]) -> Callable[[Entries], Entries]:
+    """The payload file ending in ``suffix`` changed, and every hash and size stating it redone.
+
+    Fixity then holds, so only the Data Package's own checks can find what is wrong.
+    """
+
+    def reseal(items: Entries) -> Entries:
+        files = {info.filename: data for info, data in items}
+        base = top(items)
+        (name,) = [n for n in files if n.endswith(suffix)]
+        files[name] = change(files[name])
+        described = f"{base}/data/datapackage.json"
+        package = json.loads(files[described])
+        for resource in package["resources"]:
+            if f"{base}/data/{resource['path']}" == name:
+                resource["bytes"] = len(files[name])
+                resource["hash"] = f"sha256:{hashlib.sha256(files[name]).hexdigest()}"
+        files[described] = (json.dumps(package, indent=1, ensure_ascii=False) + "\n").encode()
+        for alg in ("sha256", "sha512"):
+            manifest = f"{base}/manifest-{alg}.txt"
+            paths = [line.split(maxsplit=1)[1] for line in files[manifest].decode().splitlines()]
+            files[manifest] = "".join(
+                f"{hashlib.new(alg, files[f'{base}/{p}']).hexdigest()}  {p}\n" for p in paths
+            ).encode()
+        payload = [data for n, data in files.items() if n.startswith(f"{base}/data/")]
+        oxum = f"Payload-Oxum: {sum(map(len, payload))}.{len(payload)}".encode()
+        return _retag([(i, files[i.filename]) for i, _ in items], rb"Payload-Oxum: [\d.]+", oxum)
+
+    return reseal
+
+
+def last_line_twice(csv: bytes) -> bytes:
+    return csv + csv.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
+
+
+def first_key_twice(parquet: bytes) -> bytes:
+    table = pq.read_table(pa.BufferReader(parquet))
+    ids = table.column("id").to_pylist()
+    ids[-1] = ids[0]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.set_column(0, "id", pa.array(ids, pa.string())), sink)
+    return sink.getvalue().to_pybytes()
+
+
 CASES: dict[str, tuple[Callable[[Entries], Entries], dict[str, str], str]] = {
     "dot-dot": (added(lambda t: f"{t}/../../../{EVIL}"), {}, "escapes the bundle"),
     "absolute": (added(lambda t: f"{tempfile.gettempdir()}/{EVIL}"), {}, "absolute path"),
@@ -125,6 +170,14 @@ CASES: dict[str, tuple[Callable[[Entries], Entries], dict[str, str], str]] = {
     "extra-file": (added(lambda t: f"{t}/data/extra.txt"), {}, "not listed in the manifest"),
     "future-version": (
         retagged(rb"Cozy-Bundle-Version: 1", b"Cozy-Bundle-Version: 2"), {}, "newer Cozy Notebook"
+    ),
+    "csv-key-repeats": (
+        resealed("collections/bank.transactions.csv", last_line_twice), {},
+        "bank.transactions.csv: its primary key repeats",
+    ),
+    "parquet-key-repeats": (
+        resealed("collections/bank.transactions.parquet", first_key_twice), {},
+        "bank.transactions.parquet: its primary key repeats",
     ),
     "source-is-a-path": (
         retagged(rb"Cozy-Source-Instance: \w+", f"Cozy-Source-Instance: ../../{EVIL}".encode()),

@@ -80,7 +80,11 @@ def stage(
     total = sum(file.metadata.num_rows for _, file in files)
     done = 0
     out = []
-    with adbc.connect(str(path)) as conn, conn.cursor() as cur:
+    # A scratch file, deleted with the bundle: no journal, no flush to disk, each batch committed.
+    with adbc.connect(str(path), autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("PRAGMA journal_mode=OFF")
+        cur.fetchall()
+        cur.execute("PRAGMA synchronous=OFF")
         for i, (coll, file) in enumerate(files):
             mode: Literal["create", "append"] = "create"
             for batch in file.iter_batches(tables.BATCH_ROWS):
@@ -92,7 +96,6 @@ def stage(
                 if progress is not None:
                     progress(done, total)
             out.append(Staged(coll, f"{STAGE}.c{i}", file.metadata.num_rows))
-        conn.commit()
     return out
 
 
