@@ -1,6 +1,6 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { post, requestAPI, requestBlob, requestText } from './request';
+import { post, requestAPI, requestBlob, requestText, uploadAPI } from './request';
 import {
   IConnectResult,
   IConnector,
@@ -168,12 +168,11 @@ export class CozyModel {
   }
 
   /** "Import a bundle": the server verifies it, then merges it; resolves with what changed. */
-  async importBundle(file: File): Promise<IRestoreSummary> {
-    const summary = await requestAPI<IRestoreSummary>('bundles', {
-      method: 'POST',
-      body: file,
-      headers: { 'Content-Type': 'application/zip' }
-    });
+  /** Send a bundle to be verified and restored; ``onProgress`` gets the share sent (0–100). */
+  async importBundle(file: File, onProgress: (percent: number) => void): Promise<IRestoreSummary> {
+    const summary = await uploadAPI<IRestoreSummary>('bundles', file, (sent, total) =>
+      onProgress(total ? Math.floor((100 * sent) / total) : 0)
+    );
     await this.refresh();
     return summary;
   }

@@ -316,19 +316,26 @@ function Tools(props: { options: ISidebarOptions }): JSX.Element {
       Notification.success(trans.__('Your data is in %1', name), { autoClose: 5000 });
     });
 
+  // While a bundle travels: the share uploaded (0–100), then 100 while the server restores it.
+  const [sent, setSent] = React.useState<number | null>(null);
   const importBundle = (file: File | undefined): Promise<void> =>
     attempt(async () => {
       if (!file) {
         return;
       }
-      const summary = await model.importBundle(file);
-      const added = Object.values(summary.collections).reduce((n, c) => n + c.added, 0);
-      Notification.success(
-        summary.changed
-          ? trans.__('Bundle restored: %1 rows added', added)
-          : trans.__('This bundle was already restored: nothing changed'),
-        { autoClose: 5000 }
-      );
+      setSent(0);
+      try {
+        const summary = await model.importBundle(file, setSent);
+        const added = Object.values(summary.collections).reduce((n, c) => n + c.added, 0);
+        Notification.success(
+          summary.changed
+            ? trans.__('Bundle restored: %1 rows added', added)
+            : trans.__('This bundle was already restored: nothing changed'),
+          { autoClose: 5000 }
+        );
+      } finally {
+        setSent(null);
+      }
     });
 
   return (
@@ -341,8 +348,16 @@ function Tools(props: { options: ISidebarOptions }): JSX.Element {
           ? trans.__('Exporting %1%', job?.percent ?? 0)
           : trans.__('Export my data')}
       </button>
-      <button className="jp-mod-styled" onClick={() => picker.current?.click()}>
-        {trans.__('Import a bundle…')}
+      <button
+        className="jp-mod-styled cozy-BundleImport"
+        disabled={sent !== null}
+        onClick={() => picker.current?.click()}
+      >
+        {sent === null
+          ? trans.__('Import a bundle…')
+          : sent < 100
+            ? trans.__('Sending %1%', sent)
+            : trans.__('Restoring…')}
       </button>
       <input
         ref={picker}

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 
 import cozy_kernel as cozy
 from tests.conftest import UNTIL, accept_terms, write_connector
@@ -300,8 +300,21 @@ def test_import_a_bundle_then_export_my_data(
 ) -> None:
     accept(page)
     sidebar = open_sidebar(page)
+    # Held on its way to the server, the bundle shows as travelling and cannot be sent twice
+    held: list[Route] = []
+    page.route("**/cozy/api/bundles", lambda route: held.append(route))
 
     sidebar.locator(".cozy-Bundle-input").set_input_files(str(other_bundle))
+    button = sidebar.locator(".cozy-BundleImport")
+    expect(button).to_be_disabled()
+    expect(button).to_have_text(re.compile(r"Sending \d+%|Restoring…"))
+    for _ in range(100):  # the handler runs as Playwright's events are dispatched
+        if held:
+            break
+        page.wait_for_timeout(50)
+    (request,) = held
+    request.continue_()
+    page.unroute("**/cozy/api/bundles")
     toast = page.locator(".Toastify__toast").filter(has_text="Bundle restored")
     expect(toast).to_contain_text(re.compile(r"Bundle restored: [1-9]\d* rows added"))
     row = sidebar.locator('[data-connector="demo-bank"]')
