@@ -38,11 +38,12 @@ THINGS = Collection("notes.things", (
     Field("count", "int", nullable=True), Field("done", "bool"),
     Field("tag", "category", nullable=True), Field("day", "date", nullable=True),
 ))
+NEVER = Collection("notes.never", (Field("id", "text"),))  # declared, never given a row
 
 class Things(Connector):
     manifest = Manifest(
         id="things", name="Things", version="1", kind="demo",
-        writes=("notes.things", "bank.accounts"), declares=(THINGS,),
+        writes=("notes.things", "notes.never", "bank.accounts"), declares=(THINGS, NEVER),
         description={"en": "Things"},
     )
 
@@ -221,7 +222,10 @@ def test_restore_into_a_fresh_workspace_is_lossless_and_restoring_again_changes_
     assert result.code == 0, result.err
     assert json.loads(result.out)["changed"] is True
     before, after = frames(source), frames(home)
-    assert before.keys() == after.keys() == {"bank.accounts", "bank.transactions", "notes.things"}
+    assert before.keys() == after.keys() == {
+        "bank.accounts", "bank.transactions", "notes.things", "notes.never"
+    }  # fmt: skip
+    assert after["notes.never"].empty  # a collection without rows comes back, empty
     for name, frame in before.items():
         assert frame.equals(after[name]), name
     for table in ("budget_categories", "budget_amounts", "budget_aliases", "edits"):

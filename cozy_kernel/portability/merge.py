@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.frames import collection_from_store
@@ -86,12 +86,12 @@ def stage(
         cur.fetchall()
         cur.execute("PRAGMA synchronous=OFF")
         for i, (coll, file) in enumerate(files):
-            mode: Literal["create", "append"] = "create"
+            empty = tables.store_schema_arrow(coll).empty_table()
+            cur.adbc_ingest(f"c{i}", empty, mode="create")  # there even when no row is
             for batch in file.iter_batches(tables.BATCH_ROWS):
                 if cancel.is_set():
                     return []
-                cur.adbc_ingest(f"c{i}", tables.to_store(batch, coll, provenance), mode=mode)
-                mode = "append"
+                cur.adbc_ingest(f"c{i}", tables.to_store(batch, coll, provenance), mode="append")
                 done += batch.num_rows
                 if progress is not None:
                     progress(done, total)
