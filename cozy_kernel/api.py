@@ -284,7 +284,8 @@ def consent_screen(
     """
     with session(home) as (ws, store):
         manifest = _registry.get(ws, connector_id).manifest
-        merged = {**(store.connection(connector_id) or {}), **(settings or {})}
+        given = _connections.validate(manifest, settings or {})
+        merged = {**(store.connection(connector_id) or {}), **given}
         hosts = _connections.extra_hosts(manifest, merged)
         view = _consent.screen(manifest, language, hosts)
         view["state"] = _consent.state(store, manifest, hosts)

@@ -7,12 +7,13 @@ with "did you mean" rather than at the next sync.
 from __future__ import annotations
 
 import shutil
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from cozy_kernel import consent, ledger, secrets, terms
 from cozy_kernel.connector import Manifest
-from cozy_kernel.errors import ConsentRequired, GrantRequired, unknown
+from cozy_kernel.errors import BadInput, ConsentRequired, GrantRequired, unknown
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
@@ -53,7 +54,13 @@ def extra_hosts(manifest: Manifest, settings: Mapping[str, str]) -> tuple[str, .
         return ()
     from cozy_kernel.egress import host_of
 
-    return (host_of(url),)
+    try:
+        scheme, host = urllib.parse.urlsplit(url).scheme, host_of(url)
+    except ValueError:  # a malformed address (an unclosed IPv6 bracket, a bad port)
+        scheme = host = ""
+    if scheme not in ("https", "http") or not host:
+        raise BadInput(f"setting 'base_url': {url!r} is not a web address (https://host/…)")
+    return (host,)
 
 
 def connect(

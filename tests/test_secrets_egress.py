@@ -14,7 +14,7 @@ import pytest
 
 import cozy_kernel as cozy
 from cozy_kernel import secrets
-from cozy_kernel.errors import GrantRequired
+from cozy_kernel.errors import BadInput, GrantRequired
 from cozy_kernel.store import Store
 from tests.conftest import run_cozy, write_connector
 
@@ -140,6 +140,19 @@ def test_changing_the_base_url_needs_a_new_grant(home: Path, bankapi: str) -> No
     moved = run_cozy(home, "connect", "bankapi", "--set", "base_url=http://127.0.0.2:9", "--yes")
     assert moved.code == 0 and "127.0.0.2:9" in moved.err
     assert cozy.consent_log()[-1]["kind"] == "renewed"
+
+
+def test_the_consent_screen_names_the_host_a_typed_address_sends_to(
+    home: Path, bankapi: str
+) -> None:
+    screen = cozy.consent_screen("bankapi", settings={"base_url": "https://elsewhere.example/v2"})
+    assert "elsewhere.example" in screen["text"] and screen["state"] != "granted"
+    assert "elsewhere.example" not in cozy.consent_screen("bankapi")["text"]
+    for bad in ("elsewhere.example", "ftp://elsewhere.example", "http://[::1"):
+        with pytest.raises(BadInput, match=r"setting 'base_url'.*is not a web address"):
+            cozy.consent_screen("bankapi", settings={"base_url": bad})
+        with pytest.raises(BadInput, match="setting 'base_url'"):
+            cozy.connect("bankapi", base_url=bad, grant=True)
 
 
 def canary_forms() -> list[bytes]:

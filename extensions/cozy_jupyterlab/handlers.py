@@ -137,8 +137,12 @@ class ConnectorsHandler(CozyHandler):
 class ConsentHandler(CozyHandler):
     @tornado.web.authenticated
     async def get(self, connector_id: str) -> None:
+        """The screen, for the settings about to be saved when given (``set=name=value``)."""
         language = self.get_argument("lang", "en")
-        self.reply(await self.call(cozy.consent_screen, connector_id, language=language))
+        settings = dict(item.partition("=")[::2] for item in self.get_arguments("set"))
+        self.reply(
+            await self.call(cozy.consent_screen, connector_id, language=language, settings=settings)
+        )
 
     @tornado.web.authenticated
     async def post(self, connector_id: str) -> None:

@@ -3,7 +3,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CozyModel } from './model';
-import { IConnector, ISetting } from './tokens';
+import { IConnector, IConsentScreen, ISetting } from './tokens';
 
 /** What the connect form returns: settings as typed text, credentials only when typed. */
 export interface IConnectValues {
@@ -11,14 +11,27 @@ export interface IConnectValues {
   credentials: Record<string, string>;
 }
 
-/** Show a connector's consent screen; resolves true when the user grants it. */
+/**
+ * Show a connector's consent screen, for these settings when given (a service address
+ * typed in the form adds its host); resolves with the screen the user granted, else null.
+ */
 export async function askConsent(
   model: CozyModel,
   trans: TranslationBundle,
   connectorId: string,
-  name: string
+  name: string,
+  settings: Record<string, string> = {}
+): Promise<IConsentScreen | null> {
+  const screen = await model.consentScreen(connectorId, settings);
+  return (await showConsent(trans, name, screen)) ? screen : null;
+}
+
+/** Show a consent screen already fetched; resolves true when the user grants it. */
+export async function showConsent(
+  trans: TranslationBundle,
+  name: string,
+  screen: IConsentScreen
 ): Promise<boolean> {
-  const screen = await model.consentScreen(connectorId);
   const body = document.createElement('div');
   body.className = 'cozy-Consent';
   body.textContent = screen.text;

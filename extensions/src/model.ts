@@ -107,10 +107,13 @@ export class CozyModel {
     await this.refresh();
   }
 
-  consentScreen(connector: string): Promise<IConsentScreen> {
-    return requestAPI<IConsentScreen>(
-      `connectors/${connector}/consent?lang=${this.language}`
-    );
+  /** The consent screen, for the settings about to be saved when given. */
+  consentScreen(connector: string, settings: Record<string, string> = {}): Promise<IConsentScreen> {
+    const query = new URLSearchParams({ lang: this.language });
+    for (const [name, value] of Object.entries(settings)) {
+      query.append('set', `${name}=${value}`);
+    }
+    return requestAPI<IConsentScreen>(`connectors/${connector}/consent?${query}`);
   }
 
   /** Grant with the form's settings; credentials go to the server's keyring, never kept here. */

@@ -10,7 +10,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { askConsent, askDisconnect, askSettings } from './dialogs';
+import { askConsent, askDisconnect, askSettings, showConsent } from './dialogs';
 import { CozyModel } from './model';
 import { CozyAPIError } from './request';
 import { IConnector } from './tokens';
@@ -92,11 +92,18 @@ function ConnectorRow(props: {
 
   const connect = (): Promise<void> =>
     attempt(async () => {
-      if (!(await askConsent(model, trans, connector.id, connector.name))) {
+      const shown = await askConsent(model, trans, connector.id, connector.name);
+      if (shown === null) {
         return;
       }
       const values = await askSettings(trans, connector);
       if (values === null) {
+        return;
+      }
+      // A service address typed in the form sends data to another host: that host is shown
+      // and granted before anything is saved.
+      const screen = await model.consentScreen(connector.id, values.settings);
+      if (screen.text !== shown.text && !(await showConsent(trans, connector.name, screen))) {
         return;
       }
       const { message } = await model.connect(connector.id, values.settings, values.credentials);
@@ -247,7 +254,7 @@ function ImportArea(props: { options: ISidebarOptions }): JSX.Element {
           throw error;
         }
         const name = model.connectors.find(c => c.id === importer)?.name ?? importer;
-        if (!(await askConsent(model, trans, importer, name))) {
+        if ((await askConsent(model, trans, importer, name)) === null) {
           return;
         }
         report = await model.importFiles(files, true);

@@ -140,6 +140,27 @@ def test_credentials_are_asked_in_masked_fields(page: Page) -> None:
     assert "never-shown-anywhere" not in page.content()
 
 
+def test_a_service_address_typed_in_the_form_is_shown_for_consent_first(page: Page) -> None:
+    accept(page)
+    row = open_sidebar(page).locator('[data-connector="gocardless"]')
+    row.get_by_role("button", name="Connect").click()
+    first = dialog_with(page, ".cozy-Consent")
+    expect(first).not_to_contain_text("elsewhere.example")
+    first.get_by_role("button", name="Grant").click()
+
+    # The form sends the data to another host than the screen granted
+    form = dialog_with(page, ".cozy-Form")
+    form.locator('input[name="base_url"]').fill("https://elsewhere.example/api")
+    form.get_by_role("button", name="Connect").click()
+
+    # So that host is put before the user, and saying no grants and stores nothing
+    again = dialog_with(page, ".cozy-Consent")
+    expect(again).to_contain_text("elsewhere.example")
+    again.get_by_role("button", name="Cancel").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    expect(row.locator(".cozy-Badge")).to_have_text("not connected")
+
+
 def test_import_a_csv_statement_asks_the_grant_then_shows_the_rows(page: Page) -> None:
     accept(page)
     sidebar = open_sidebar(page)
