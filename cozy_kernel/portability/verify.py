@@ -25,16 +25,12 @@ from cozy_kernel.portability import bag, chain, layout, package
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle, unzipped: ``payload`` is its ``data/`` folder.
-
-    ``scratch`` is a private folder beside it for work files, removed with it.
-    """
+    """A verified bundle, unzipped: ``payload`` is its ``data/`` folder."""
 
     root: Path
     info: dict[str, str]
     descriptor: dict[str, Any]
     manifest: dict[str, str]
-    scratch: Path
 
     @property
     def payload(self) -> Path:
@@ -55,7 +51,10 @@ class Bundle:
 
 @dataclass(frozen=True)
 class Unpacked:
-    """A bundle safely unzipped, its format version read, nothing else checked yet."""
+    """A bundle safely unzipped, its format version read, nothing else checked yet.
+
+    ``scratch`` is the private folder holding it, for work files removed with it.
+    """
 
     root: Path
     info: dict[str, str]
@@ -92,7 +91,7 @@ def checked(raw: Unpacked) -> Bundle:
     bag.validate(raw.root, raw.label)
     manifest = bag.manifest(raw.root)
     descriptor = package.check(raw.payload, manifest)
-    bundle = Bundle(raw.root, raw.info, descriptor, manifest, scratch=raw.scratch)
+    bundle = Bundle(raw.root, raw.info, descriptor, manifest)
     _check_notebooks(bundle, raw.label)
     if bundle.kind == layout.FULL:
         chain.verify_file(bundle.payload / layout.LEDGER, descriptor.get("cozy", {}).get("ledger"))
