@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cozy_kernel.portability.export import Progress
+from cozy_kernel.portability.layout import Progress
 from cozy_kernel.portability.verify import verify_bundle
 
 Home = str | os.PathLike[str] | None

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,14 +21,13 @@ from cozy_kernel import __version__, ledger, receipt, terms, transparency
 from cozy_kernel.errors import BadInput
 from cozy_kernel.frames import collection_from_store
 from cozy_kernel.portability import bag, canary, layout, package, tables
+from cozy_kernel.portability.layout import Progress
 from cozy_kernel.schemas import SQL_TYPES, Collection
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-Progress = Callable[[int, int | None], None]
 
 
 class Counter:

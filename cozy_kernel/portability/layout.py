@@ -17,7 +17,10 @@ Format 1 (``Cozy-Bundle-Version: 1`` in ``bag-info.txt``), payload under ``data/
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 FORMAT_VERSION = 1
+Progress = Callable[[int, int | None], None]  # (rows done, rows in all) of an export or restore
 FULL, SHARE = "full", "share"
 TAG_VERSION = "Cozy-Bundle-Version"
 TAG_KIND = "Cozy-Bundle-Kind"

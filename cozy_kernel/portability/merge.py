@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,11 @@ from typing import Any
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.frames import collection_from_store
 from cozy_kernel.portability import layout, package, tables
+from cozy_kernel.portability.layout import Progress
 from cozy_kernel.portability.verify import Bundle, Unpacked
 from cozy_kernel.schemas import BUILTIN, Collection, Field
 from cozy_kernel.store import Store, UpsertCounts
 
-Progress = Callable[[int, int | None], None]
 STAGE = "stage"  # the schema name the staging file is attached under
 SHARED_RUN = 0  # a share's rows are staged with this run id, then given the restore's own
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]*$")

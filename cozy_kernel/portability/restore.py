@@ -24,7 +24,8 @@ from typing import Any
 from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import chain, layout
-from cozy_kernel.portability.merge import STAGE, Merge, Progress, Staged, namespace_of, stage
+from cozy_kernel.portability.layout import Progress
+from cozy_kernel.portability.merge import STAGE, Merge, Staged, namespace_of, stage
 from cozy_kernel.portability.verify import Bundle, Unpacked, checked, unpacked
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
