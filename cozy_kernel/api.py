@@ -369,6 +369,16 @@ def export_file(name: str, *, home: Home = None) -> Path:
         return _handover.exported(ws, name)
 
 
+def incoming_bundle(*, home: Home = None) -> tuple[int, Path]:
+    """A private file (descriptor, path) to receive a bundle into, once the terms are
+    accepted: a workspace that could not restore it takes no byte of it."""
+    from cozy_kernel import handover as _handover
+
+    with session(home) as (ws, store):
+        _terms.require(store)
+        return _handover.incoming(ws)
+
+
 def schedule(connector_id: str, frequency: str, *, home: Home = None) -> dict[str, Any]:
     """Run a connector by itself ``daily``, ``weekly`` or never (``off``)."""
     with session(home) as (ws, store):

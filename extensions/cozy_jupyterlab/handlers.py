@@ -24,7 +24,6 @@ import cozy_kernel as cozy
 from cozy_jupyterlab.jobs import Jobs
 from cozy_kernel import api, handover, notebooks, transparency
 from cozy_kernel.errors import CozyError, UsageError
-from cozy_kernel.workspace import Workspace
 
 API_VERSION = "1"
 METHOD = "jupyterlab"
@@ -265,7 +264,7 @@ class BundlesHandler(CozyHandler):
         await super().prepare()  # authentication and XSRF, before any byte is accepted
         connection: Any = self.request.connection
         connection.set_max_body_size(handover.max_incoming())
-        handle, self._path = handover.incoming(Workspace.open())
+        handle, self._path = await self.call(api.incoming_bundle)
         self._file = os.fdopen(handle, "wb")
 
     def data_received(self, chunk: bytes) -> None:
