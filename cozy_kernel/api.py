@@ -116,12 +116,14 @@ def connectors(*, home: Home = None, day: float = _schedule.DAY) -> list[dict[st
     ``status`` is what a badge shows: ``not_connected``, ``connected``, ``needs_reconnect``
     (the grant no longer covers what the connector does) or ``error`` (its last run failed);
     ``rows`` counts what it brought, per collection; ``schedule`` says when it runs by
-    itself (``day`` is how long a day lasts for the scheduler).
+    itself (``day`` is how long a day lasts for the scheduler). Until the current terms are
+    accepted this is the catalogue only: nothing of what the user connected, stored or holds.
     """
     with session(home) as (ws, store):
-        connected = set(store.connections())
+        locked = _terms.status(store)["state"] == "required"
+        connected = set() if locked else set(store.connections())
         rows: dict[str, dict[str, int]] = {}
-        for name in store.collection_names():
+        for name in [] if locked else store.collection_names():
             table = collection_from_store(store, name).table
             query = f"SELECT connector, count(*) FROM {table} GROUP BY connector"
             for connector, count in store.db.execute(query):
@@ -137,9 +139,9 @@ def connectors(*, home: Home = None, day: float = _schedule.DAY) -> list[dict[st
             }
             if entry.cls is not None:
                 m = entry.cls.manifest
-                stored = store.connection(m.id) or {}
-                last = store.runs(m.id, limit=1)
-                held = set(_secrets.names(store, m.id))
+                stored = {} if locked else store.connection(m.id) or {}
+                last = [] if locked else store.runs(m.id, limit=1)
+                held = set() if locked else set(_secrets.names(store, m.id))
                 item.update(
                     name=m.name,
                     version=m.version,
@@ -147,7 +149,9 @@ def connectors(*, home: Home = None, day: float = _schedule.DAY) -> list[dict[st
                     categories=list(m.categories),
                     writes=list(m.writes),
                     description=dict(m.description),
-                    grant=_consent.state(store, m, _connections.extra_hosts(m, stored)),
+                    grant="missing"
+                    if locked
+                    else _consent.state(store, m, _connections.extra_hosts(m, stored)),
                     settings=[
                         {"name": s.name, "label": s.label, "kind": s.kind,
                          "default": s.default, "help": s.help, "value": stored.get(s.name)}
@@ -160,7 +164,7 @@ def connectors(*, home: Home = None, day: float = _schedule.DAY) -> list[dict[st
                     ],
                     last_run=last[0] if last else None,
                     rows=rows.get(m.id, {}),
-                    schedule=_schedule.status(store, m, day),
+                    schedule=None if locked else _schedule.status(store, m, day),
                 )  # fmt: skip
                 item["status"] = _status(item)
             out.append(item)

@@ -193,6 +193,24 @@ def test_accepting_opens_the_gate_and_declining_closes_it(fresh_home: Path) -> N
     assert run_cozy(fresh_home, "frame", "bank.transactions").code == 3
 
 
+def test_declined_terms_leave_the_connector_listing_a_bare_catalogue(fresh_home: Path) -> None:
+    cozy.accept_terms()
+    cozy.connect("demo-bank", grant=True, until="2026-06-30", months=1)
+    cozy.sync("demo-bank")
+    held = next(c for c in cozy.connectors() if c["id"] == "demo-bank")
+    assert held["connected"] and held["rows"] and held["last_run"] and held["schedule"]
+
+    cozy.decline_terms()
+    listed = next(c for c in cozy.connectors() if c["id"] == "demo-bank")
+
+    # What the connector is stays; nothing of what the user connected, set or holds
+    assert listed["name"] == held["name"] and listed["settings"]
+    assert not listed["connected"] and listed["status"] == "not_connected"
+    assert listed["rows"] == {} and listed["last_run"] is None and listed["schedule"] is None
+    assert all(s["value"] is None for s in listed["settings"])
+    assert listed["grant"] == "missing"
+
+
 def test_terms_exist_in_three_languages_with_one_version() -> None:
     texts = {lang: cozy.terms_text(lang) for lang in ("en", "es", "fr")}
 
