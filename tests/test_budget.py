@@ -242,6 +242,9 @@ def test_budgets_through_the_cli(demo: Path) -> None:
     bad = run_cozy(demo, "budget", "set", "food", "12.345")
     assert bad.code == 4 and "more than 2 decimal places" in bad.err
     assert run_cozy(demo, "budget", "set", "food", "10", "--month", "2026-13").code == 4
+    for month in ("2026-13", "2026-5", "may"):  # refused by the core, not answered wrongly
+        shown_bad = run_cozy(demo, "budget", "show", "--month", month)
+        assert shown_bad.code == 4 and f"month {month!r} is not YYYY-MM" in shown_bad.err
 
     shown = json.loads(run_cozy(demo, "budget", "show", "--month", "2026-06", "--json").out)
     text = run_cozy(demo, "budget", "show", "--month", "2026-06").out

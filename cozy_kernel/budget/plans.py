@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cozy_kernel.budget import tree as _tree
 from cozy_kernel.budget.money import ZERO, cents, total
+from cozy_kernel.errors import BadInput
 from cozy_kernel.schemas import minor_to_money
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def require_month(month: str) -> None:
+    """A month as budgets name it (YYYY-MM), or BadInput: months are compared as text."""
+    if not _MONTH.match(month):
+        raise BadInput(f"month {month!r} is not YYYY-MM")
+
 
 COLUMNS = [
     "month", "category", "name", "currency", "budget", "actual", "remaining", "prorated",
@@ -53,6 +64,8 @@ def budget_vs_actual(
     """
     import pandas as pd
 
+    for month in months:
+        require_month(month)
     today = today or dt.date.today()
     if budgets.empty or not months:
         return pd.DataFrame(columns=COLUMNS)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cozy_kernel import terms
+from cozy_kernel.budget.plans import require_month
 from cozy_kernel.budget.tree import DEFAULT_TREE, LANGUAGES, UNCATEGORISED, Node, check_id
 from cozy_kernel.errors import BadInput, UsageError, unknown
 from cozy_kernel.schemas import BANK_TRANSACTIONS
 from cozy_kernel.store import Store
 
 RULE_STATES = ("active", "proposed")
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -297,8 +297,8 @@ def set_budget(
 ) -> None:
     ensure_tree(store)
     _require(store, category)
-    if month is not None and not _MONTH.match(month):
-        raise BadInput(f"month {month!r} is not YYYY-MM")
+    if month is not None:
+        require_month(month)
     if not _CURRENCY.match(currency):
         raise BadInput(f"currency {currency!r} is not an ISO 4217 code like EUR")
     if minor < 0:
