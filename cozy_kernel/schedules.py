@@ -12,8 +12,8 @@ Times are POSIX seconds; ``day`` is how long a day lasts (shorter in tests and d
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
-import secrets
 from typing import Any
 
 from cozy_kernel import config
@@ -37,13 +37,16 @@ def frequency(store: Store, manifest: Manifest) -> str:
 
 
 def slot(store: Store, connector: str) -> float:
-    """The connector's place in its period, in [0, 1): drawn once, then kept."""
+    """The connector's place in its period, in [0, 1): random per workspace and connector.
+
+    Derived from the store's random id, so that reading it (a listing, a scheduler tick)
+    writes nothing and never waits on a sync's write lock; kept in the schedule once saved.
+    """
     row = store.schedule(connector)
     if row is not None:
         return float(row["slot"])
-    drawn = secrets.randbelow(1_000_000) / 1_000_000
-    store.save_schedule(connector, drawn, None)
-    return drawn
+    digest = hashlib.sha256(f"{store.store_id}/{connector}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def choose(store: Store, manifest: Manifest, chosen: str) -> None:
@@ -83,7 +86,8 @@ def next_run(store: Store, manifest: Manifest, day: float = DAY) -> float | None
 
 def pause(store: Store, connector: str, error: CozyError) -> None:
     """Stop automatic runs after a failure only the user can fix; call in a transaction."""
-    slot(store, connector)
+    if store.schedule(connector) is None:
+        store.save_schedule(connector, slot(store, connector), None)
     store.pause_schedule(connector, error.message)
 
 

@@ -79,6 +79,28 @@ def test_a_daily_connector_is_due_at_its_slot_after_its_last_run(home: Path) -> 
     assert due(now=time.time() + 30 * DAY, day=DAY) == []
 
 
+def test_reading_a_schedule_writes_nothing_and_the_slot_stays_once_saved(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COZY_DEFAULT_FREQUENCY", "daily")  # due without a saved schedule
+    cozy.connect("demo-bank", grant=True, until=UNTIL, months=1)
+    with session(home) as (_, store):
+        before = store.db.total_changes
+        drawn = schedules.slot(store, "demo-bank")
+        assert schedules.next_run(store, manifest(home, "demo-bank"), DAY) is not None
+        assert store.schedule("demo-bank") is None and store.db.total_changes == before
+    cozy.connectors()
+    cozy.schedule("demo-bank", "weekly")  # saved: the slot read before is the one kept
+    with session(home) as (_, store):
+        saved = store.schedule("demo-bank")
+        assert saved is not None and saved["slot"] == drawn
+    other = home.parent / "other"
+    cozy.accept_terms(home=other)
+    cozy.connect("demo-bank", grant=True, until=UNTIL, months=1, home=other)
+    with session(other) as (_, store):
+        assert schedules.slot(store, "demo-bank") != drawn  # each workspace its own
+
+
 def test_a_login_refused_pauses_automatic_runs_until_the_user_acts(home: Path) -> None:
     folder = write_connector(home, "flaky", FLAKY).parent
     cozy.connect("flaky", grant=True)
