@@ -100,6 +100,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         cozy.accept_terms(home=home)
         cozy.connect("demo-bank", home=home, grant=True, until=UNTIL, months=3)
         cozy.sync("demo-bank", home=home)
+        cozy.schedule("demo-bank", "weekly", home=home)
         write_connector(home, "things", THINGS)
         cozy.connect("things", home=home, grant=True)
         cozy.sync("things", home=home)
@@ -228,7 +229,7 @@ def test_restore_into_a_fresh_workspace_is_lossless_and_restoring_again_changes_
     assert after["notes.never"].empty  # a collection without rows comes back, empty
     for name, frame in before.items():
         assert frame.equals(after[name]), name
-    for table in ("budget_categories", "budget_amounts", "budget_aliases", "edits"):
+    for table in ("budget_categories", "budget_amounts", "budget_aliases", "edits", "schedules"):
         assert rows_of(source, table) == rows_of(home, table), table
     assert [r[1:] for r in rows_of(source, "budget_rules")] == [
         r[1:] for r in rows_of(home, "budget_rules")

@@ -7,7 +7,7 @@ Format 1 (``Cozy-Bundle-Version: 1`` in ``bag-info.txt``), payload under ``data/
     collections/NAME.parquet   each collection as the store holds it (your edits apart)
     collections/NAME.csv       the same rows as CSV
     workspace/TABLE.parquet    the store's own tables: edits, connector settings, cursors,
-    workspace/TABLE.csv        the run log, raw payloads, categories, rules and budgets
+    workspace/TABLE.csv        schedules, the run log, raw payloads, categories, rules, budgets
     raw/CONNECTOR/FILE         originals as received, byte for byte
     notebooks/PATH.ipynb       your notebooks, and each rendered as offline HTML
     consent/ledger.jsonl       the hash-chained consent ledger, one event a line
@@ -51,8 +51,11 @@ MERGE = {
     "runs": "append",
     "rejections": "append",
     "edits": "newer",
+    "schedules": "absent",
 }
-STORE_TABLES = ("connections", "cursors", "runs", "rejections", "egress_log", "raw_records")
+STORE_TABLES = (
+    "connections", "cursors", "schedules", "runs", "rejections", "egress_log", "raw_records",
+)  # fmt: skip
 BUDGET_PREFIX = "budget_"
 # Columns that point at a run, renumbered when the run log is merged.
 RUN_COLUMNS = {"cursors": "run_id", "rejections": "run_id", "raw_records": "run_id"}
