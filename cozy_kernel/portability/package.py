@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path, PurePosixPath
@@ -53,9 +52,8 @@ class Builder:
         self.digests: dict[Path, Digest] = {}
         self._names: set[str] = set()
         self._pending: list[tuple[dict[str, Any], Path, Future[Digest]]] = []
-        self._lock = threading.Lock()  # the consent records are described from another thread
 
-    def _name(self, wanted: str) -> str:  # under the lock
+    def _name(self, wanted: str) -> str:
         base = re.sub(r"[^a-z0-9._-]+", "-", wanted.lower()).strip("-") or "file"
         name, n = base, 1
         while name in self._names:
@@ -74,8 +72,7 @@ class Builder:
         rel = path.relative_to(self.payload).as_posix()
         suffix = path.suffix.lower()
         media = MEDIA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
-        with self._lock:
-            unique = self._name(name or rel)
+        unique = self._name(name or rel)
         resource: dict[str, Any] = {
             "name": unique,
             "path": rel,
@@ -84,9 +81,8 @@ class Builder:
             "mediatype": media or "application/octet-stream",
             **extra,
         }
-        with self._lock:
-            self.resources.append(resource)
-            self._pending.append((resource, path, self.zipper.add(path, known)))
+        self.resources.append(resource)
+        self._pending.append((resource, path, self.zipper.add(path, known)))
         return resource
 
     def add_table(
@@ -118,7 +114,7 @@ class Builder:
             found = self.digests[path] = future.result()
             resource.update(bytes=found.size, hash=f"sha256:{found.sha256}")
         path = self.payload / NAME
-        ordered = sorted(self.resources, key=lambda r: str(r["path"]))  # whichever thread wrote
+        ordered = sorted(self.resources, key=lambda r: str(r["path"]))  # a stable order
         descriptor = {"$schema": PROFILE, **meta, "resources": ordered}
         path.write_text(json.dumps(descriptor, indent=1, ensure_ascii=False) + "\n", "utf-8")
         self.digests[path] = self.zipper.add(path).result()
