@@ -11,18 +11,14 @@ export interface IConnectValues {
   credentials: Record<string, string>;
 }
 
-/**
- * Show a connector's consent screen, for these settings when given (a service address
- * typed in the form adds its host); resolves with the screen the user granted, else null.
- */
+/** Show a connector's consent screen; resolves with the screen the user granted, else null. */
 export async function askConsent(
   model: CozyModel,
   trans: TranslationBundle,
   connectorId: string,
-  name: string,
-  settings: Record<string, string> = {}
+  name: string
 ): Promise<IConsentScreen | null> {
-  const screen = await model.consentScreen(connectorId, settings);
+  const screen = await model.consentScreen(connectorId);
   return (await showConsent(trans, name, screen)) ? screen : null;
 }
 

@@ -170,8 +170,10 @@ export class CozyModel {
     return { name, data: await requestBlob(`bundles/exports/${encodeURIComponent(name)}`) };
   }
 
-  /** "Import a bundle": the server verifies it, then merges it; resolves with what changed. */
-  /** Send a bundle to be verified and restored; ``onProgress`` gets the share sent (0–100). */
+  /**
+   * "Import a bundle": the server verifies it, then merges it; resolves with what changed.
+   * ``onProgress`` gets the share of the file sent (0–100).
+   */
   async importBundle(file: File, onProgress: (percent: number) => void): Promise<IRestoreSummary> {
     const summary = await uploadAPI<IRestoreSummary>('bundles', file, (sent, total) =>
       onProgress(total ? Math.floor((100 * sent) / total) : 0)
