@@ -36,9 +36,10 @@ class Request:
     host: str
     path: str
     status: int | None
-    bytes: int
+    bytes: int  # received
     ms: int
     allowed: bool
+    sent: int = 0
 
 
 def host_of(url: str) -> str:
@@ -95,8 +96,9 @@ class GuardedSession(requests.Session):
         response = super().send(request, allow_redirects=False, **kwargs)
         ms = int((time.monotonic() - start) * 1000)
         size = len(response.content) if not kwargs.get("stream") else 0
+        sent = int(request.headers.get("Content-Length") or 0)  # requests sets it, files too
         self.log.append(Request(stamp, request.method or "", host_of(url), path,
-                                response.status_code, size, ms, True))  # fmt: skip
+                                response.status_code, size, ms, True, sent))  # fmt: skip
         if not follow:
             return response
         # Follow redirects here, hop by hop, so each hop is checked and logged by ``send``.
@@ -114,10 +116,10 @@ class GuardedSession(requests.Session):
         with store.transaction():
             store.db.executemany(
                 "INSERT INTO egress_log (connector, run_id, at, method, host, path, status, "
-                "bytes, ms, allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "bytes, ms, allowed, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (self.connector, run_id, r.at, r.method, r.host, r.path, r.status, r.bytes,
-                     r.ms, int(r.allowed))
+                     r.ms, int(r.allowed), r.sent)
                     for r in self.log
                 ),
             )  # fmt: skip
@@ -126,7 +128,7 @@ class GuardedSession(requests.Session):
 
 def recent(store: Store, limit: int = 200) -> list[dict[str, Any]]:
     cur = store.db.execute(
-        "SELECT connector, run_id, at, method, host, path, status, bytes, ms, allowed "
+        "SELECT connector, run_id, at, method, host, path, status, sent, bytes, ms, allowed "
         "FROM egress_log ORDER BY id DESC LIMIT ?",
         (limit,),
     )

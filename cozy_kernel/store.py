@@ -237,11 +237,19 @@ def _v6(db: sqlite3.Connection) -> None:
     )
 
 
+def _v7(db: sqlite3.Connection) -> None:
+    """The request log counts what went out too (``bytes`` is what came back): a transfer
+    sends a whole workspace and gets a short answer."""
+    _script(db, "ALTER TABLE egress_log ADD COLUMN sent INTEGER NOT NULL DEFAULT 0")
+
+
 # Rows are written and read in bulk (a sync, a frame, a restore): measured on a million demo
 # transactions, 32 KiB pages insert a restore's rows in 1.1 s where 4 KiB pages take 1.8 s.
 PAGE_SIZE = 32_768
 # Append only: each migration moves the schema one ``user_version`` forward.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7,
+)  # fmt: skip
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -106,10 +106,12 @@ def test_cozy_transfer_sends_everything_to_another_instance(
     assert files(receiver.home) == held
     assert not list((sender.home / "exports").glob("*.zip"))
 
-    # The transfer is in the sender's request log, without the token
+    # The transfer is in the sender's request log, without the token, with what it sent
     report = cozy.report(home=sender.home)
     text = json.dumps(report)
     assert "/cozy/api/bundles" in text and receiver.token not in text
+    posts = [r for r in report["network_requests"] if r["path"].endswith("/cozy/api/bundles")]
+    assert len(posts) == 2 and all(r["sent"] > 20 * r["bytes"] > 0 for r in posts)  # a bundle
     assert receiver.token not in sent.out + sent.err
 
 
