@@ -1,4 +1,4 @@
-"""QIF statements: date orders, decimal styles, encodings, accounts, twins, bad files."""
+"""QIF statements: date orders, decimal styles, encodings, accounts, full exports, bad rows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import cozy_kernel as cozy
 from cozy_connectors.qif import QifImporter
-from cozy_kernel.connector import Record, Rejected
+from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput
 from cozy_kernel.importer import Statement
 from tests.conftest import run_cozy
@@ -133,16 +133,20 @@ def test_ambiguous_dates_ask_for_the_order(home: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"!Type:Bank\nD01/31/2024\nT-12.50\nPShop\n", "no closing ^ (truncated?)"),
-        (b"!Type:Bank\nD01/31/2024\nT-12.50\nPShop\n^\nD02/30/2024\nT-1.00\nPX\n^\n",
-         "bad.qif:line 6: date '02/30/2024' is not a date"),
+        (b"!Type:Bank\nD01/31/2024\nT-12.50\nPShop\n", "line 2: the last record has no closing ^"),
+        (b"!Type:Bank\nD02/30/2024\nT-1.00\nPX\n^\nD13/13/2024\nT-2.00\nPY\n^\n",
+         "bad.qif:line 2: date '02/30/2024' is not a date (and the 1 other rows)"),
         (b"!Type:Bank\nD01/31/2024\nTtwelve\nPShop\n^\n", "amount 'twelve'"),
         (b"!Type:Bank\nD01/31/2024\nT-1.234\nPShop\n^\n", "amount '-1.234'"),
-        (b"!Type:Invst\nD01/31/2024\nT-1.00\n^\n", "is not a bank, credit-card or cash account"),
+        (b"!Type:Invst\nD01/31/2024\nNBuy\nT-1.00\n^\n",
+         "!Type:Invst holds investment transactions, which are not imported; there is no "
+         "!Type:Bank"),
+        (b"!Type:Cat\nNFood\nE\n^\n!Type:Class\nNWork\n^\n", "only lists, and no !Type:Bank"),
+        (b"!Option:AutoSwitch\nD01/31/2024\nT-1.00\n^\n", "line 2: data before any !Type:"),
         (b"!Type:Bank\n\xff\xfe\x00\x00garbage\x81\x8d\x8f\x90\x9d", "bad.qif"),
     ],
 )  # fmt: skip
-def test_bad_files_exit_4_naming_the_file_and_change_nothing(
+def test_files_with_no_readable_row_exit_4_naming_the_file_and_change_nothing(
     home: Path, tmp_path: Path, content: bytes, message: str
 ) -> None:
     imported(home, "uk_barclays.qif")
@@ -157,6 +161,138 @@ def test_bad_files_exit_4_naming_the_file_and_change_nothing(
     assert len(result.err.strip().splitlines()) == 1
     assert rows(home) == before
     assert not list((home / "raw" / "qif").glob("*bad.qif"))
+
+
+HALF_BROKEN = (
+    "!Type:Bank\n"
+    "D01/02/2024\nT-10.00\nPGood one\n^\n"  # line 2
+    "D02/30/2024\nT-11.00\nPBad date\n^\n"  # line 6
+    "D01/03/2024\nT-12.00\nPGood two\n^\n"  # line 10
+    "D01/04/2024\nT12,5O\nPBad amount\n^\n"  # line 14
+    "D01/05/2024\nT-14.00\nPGood three\n^\n"  # line 18
+    "T-15.00\nPNo date\n^\n"  # line 22
+    "D01/07/2024\nT-16.00\nPGood four\n^\n"  # line 25
+    "D01/08/2024\nPNo amount\n^\n"  # line 29
+    "D01/09/2024\nT-18.00\nPGood five\n^\n"  # line 32
+    "D01/10/2024\nT-19.00\nPLost its caret\nD01/11/2024\nT-20.00\nPNext\n^\n"  # line 36
+)
+
+
+def test_half_broken_file_imports_the_good_rows_and_names_each_rejected_one(
+    home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "half.qif"
+    path.write_text(HALF_BROKEN)
+
+    report = cozy.import_files([path], grant=True, home=home, account="Mine")
+
+    assert report["rows"][str(path)] == {"rows": 10, "read": 5, "rejected": 5, "skipped": 0}
+    (run,) = report["runs"]
+    assert run["rejected"] == [
+        f"{path}:line 6: date '02/30/2024' is not a date",
+        f"{path}:line 14: amount '12,5O' is not an amount in cents",
+        f"{path}:line 22: the record has no D (date) line",
+        f"{path}:line 29: the record has no T (amount) line",
+        f"{path}:line 36: field D twice in one record (line 39: missing ^?)",
+    ]
+    labels = sorted(cozy.frame("bank.transactions", home=home)["label"])
+    assert labels == ["Good five", "Good four", "Good one", "Good three", "Good two"]
+
+
+def test_a_record_that_lost_its_caret_before_a_header_is_rejected_not_dropped() -> None:
+    data = b"!Type:Bank\nD01/02/2024\nT-1.00\nPFirst\n!Type:Bank\nD01/13/2024\nT-2.00\nPB\n^\n"
+    statement = Statement(Path("x.qif"), data)
+
+    items = list(QifImporter({}).parse(statement))
+
+    assert Rejected("the record has no closing ^ before line 5", "line 2") in items
+    assert [i.data["label"] for i in items if _is_transaction(i)] == ["B"]
+    assert QifImporter({}).census(statement) == 2
+
+
+def _is_transaction(item: object) -> bool:
+    return isinstance(item, Record) and item.collection == "bank.transactions"
+
+
+FULL_EXPORT = {
+    "qif:everyday-checking": [
+        (dt.date(2024, 1, 1), Decimal("1250.00"), "Opening Balance", "[Everyday Checking]"),
+        (dt.date(2024, 1, 3), Decimal("-52.00"), "City Water", "Utilities:Water"),
+        (dt.date(2024, 1, 5), Decimal("-20.00"), "", "Auto:Fuel"),
+        (dt.date(2024, 1, 12), Decimal("-500.00"), "Transfer to savings", "[Rainy Day Savings]"),
+        (dt.date(2024, 1, 15), Decimal("2400.00"), "ACME Payroll", "Salary"),
+    ],
+    "qif:rainy-day-savings": [
+        (dt.date(2024, 1, 1), Decimal("0.00"), "Opening Balance", "[Rainy Day Savings]"),
+        (dt.date(2024, 1, 12), Decimal("500.00"), "Transfer from checking", "[Everyday Checking]"),
+        (dt.date(2024, 1, 31), Decimal("0.42"), "", None),
+    ],
+    "qif:visa-rewards": [
+        (dt.date(2024, 1, 20), Decimal("-64.18"), "Shell Oil 57213", "Auto:Fuel"),
+    ],
+}  # fmt: skip
+
+
+def test_a_full_quicken_export_reads_past_its_lists_into_each_account(home: Path) -> None:
+    # Given Quicken's "export everything": an account list, categories, classes, memorized
+    # payees, then one !Account + !Type section per account, securities and prices last
+    path = FIXTURES / "us_quicken_full_export.qif"
+
+    report = cozy.import_files([path], grant=True, home=home, options={"currency": "USD"})
+
+    # Then each account holds its own transactions, list records are no rows, and the
+    # investment account's trade is skipped with its line
+    assert report["rows"][str(path)] == {"rows": 10, "read": 9, "rejected": 0, "skipped": 1}
+    assert report["runs"][0]["skipped"] == [
+        f"{path}:line 132: !Type:Invst holds investment transactions, which are not imported"
+    ]
+    accounts = cozy.frame("bank.accounts", home=home).set_index("id")
+    assert sorted(accounts.index) == sorted(FULL_EXPORT)
+    assert accounts.loc["qif:visa-rewards", ["name", "type", "currency"]].tolist() == [
+        "Visa Rewards", "card", "USD",
+    ]  # fmt: skip
+    tx = cozy.frame("bank.transactions", home=home)
+    for account_id, expected in FULL_EXPORT.items():
+        got = tx[tx.account_id == account_id]
+        category = [None if c != c else c for c in got.category]
+        assert list(zip(got.date.dt.date, got.amount, got.label, category, strict=True)) == expected
+
+
+def test_a_record_with_no_payee_memo_or_number_is_a_transaction_with_an_empty_label(
+    home: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "bare.qif"
+    path.write_text("!Type:Bank\nD01/15/2024\nT-20.00\nLAuto:Fuel\n^\nD01/16/2024\nT-20.00\n^\n")
+
+    report = cozy.import_files([path], grant=True, home=home, account="Cash")
+
+    assert report["rows"][str(path)]["read"] == 2
+    tx = cozy.frame("bank.transactions", home=home)
+    assert list(zip(tx.amount, tx.label, tx.counterparty.isna(), strict=True)) == [
+        (Decimal("-20.00"), "", True), (Decimal("-20.00"), "", True),
+    ]  # fmt: skip
+    again = cozy.import_files([path], home=home, account="Cash")
+    assert again["runs"][0]["collections"]["bank.transactions"]["added"] == 0
+
+
+def test_one_account_option_cannot_merge_the_accounts_of_a_full_export(home: Path) -> None:
+    path = str(FIXTURES / "us_quicken_full_export.qif")
+
+    result = run_cozy(home, "import", path, "--yes", "--account", "Checking")
+
+    assert result.code == 4
+    assert f"{path}: holds 3 accounts (Everyday Checking, Rainy Day Savings, Visa " in result.err
+    assert "import this file without --account" in result.err
+    assert rows(home) == []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.qif")))
+def test_census_counts_exactly_the_rows_parse_accounts_for(name: str) -> None:
+    options = {"date_order": "dmy"} if name.startswith("ambiguous") else {}
+    statement = Statement(FIXTURES / name, (FIXTURES / name).read_bytes(), None, options)
+    items = list(QifImporter({}).parse(statement))
+    accounted = sum(_is_transaction(i) or isinstance(i, Rejected | Skipped) for i in items)
+    assert accounted == QifImporter({}).census(statement) > 0
 
 
 def test_originals_are_kept_byte_identical(home: Path) -> None:
@@ -192,4 +328,6 @@ def test_parse_never_raises_anything_but_bad_input(data: bytes) -> None:
         items = list(QifImporter({}).parse(statement))
     except BadInput:
         return
-    assert all(isinstance(i, Record | Rejected) for i in items)
+    assert all(isinstance(i, Record | Rejected | Skipped) for i in items)
+    accounted = sum(_is_transaction(i) or isinstance(i, Rejected | Skipped) for i in items)
+    assert accounted == QifImporter({}).census(statement)
