@@ -210,8 +210,14 @@ def import_(
     for run in report["runs"]:
         click.echo(
             f"{run['connector']}: {run['added']} added, {run['updated']} updated, "
-            f"{run['unchanged']} unchanged (run {run['run_id']})"
+            f"{run['unchanged']} unchanged, {len(run['rejected'])} rejected, "
+            f"{len(run['skipped'])} skipped (run {run['run_id']})"
         )
+        for kind in ("rejected", "skipped"):
+            for line in run[kind][:20]:
+                click.echo(f"  {kind}: {line}")
+            if len(run[kind]) > 20:
+                click.echo(f"  … and {len(run[kind]) - 20} more: cozy import … --json")
 
 
 @cli.command()

@@ -145,6 +145,18 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """A row a file holds that is no transaction to keep (a total, a declined payment).
+
+    Counted and shown in the report with its reason, never stored: an importer accounts for
+    every row it reads, so a row that is neither kept nor refused must say why.
+    """
+
+    reason: str
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """Where the next incremental fetch may start; saved only if the run commits."""
 

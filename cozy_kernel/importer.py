@@ -1,9 +1,12 @@
 """File imports: route each statement to the one importer that claims it, write all or nothing.
 
 Importing is the user's own act, so the first import through an importer records its grant.
-Every file is read and parsed before anything is written; one bad line in one file fails the
-whole import with a one-line error naming the file and line, and the store stays as it was.
-Originals are kept byte-identical under ``raw/<importer>/`` for lossless export.
+Every file is read and parsed before anything is written. Every data row a file holds is
+imported, rejected with its line and reason, or skipped as no transaction (a total line, a
+declined payment) with its reason: the core counts the rows apart (:meth:`FileImporter.census`)
+and refuses a file whose rows are not all accounted for, so nothing is silently dropped. A file
+where no row can be read is refused whole with a one-line error naming the file and line, and
+the store stays as it was. Originals are kept byte-identical under ``raw/<importer>/``.
 
 Transactions without a bank id get a composite id — account, date, amount, normalised label —
 plus their occurrence number within the statement, so two identical coffees on one day stay
@@ -22,8 +25,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cozy_kernel import consent, registry, terms
-from cozy_kernel.connector import Connector, Item, Record, Rejected
-from cozy_kernel.errors import BadInput, CozyError, GrantRequired, UsageError, unknown
+from cozy_kernel.connector import Connector, Item, Record, Rejected, Skipped
+from cozy_kernel.errors import (
+    BadInput,
+    ConnectorFailed,
+    CozyError,
+    GrantRequired,
+    UsageError,
+    unknown,
+)
 from cozy_kernel.runner import SyncReport, Writer, fail
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -48,12 +58,14 @@ class Statement:
 
 
 class FileImporter(Connector):
-    """Base of file connectors: ``identify`` claims a file, ``parse`` reads it.
+    """Base of file connectors: ``identify`` claims a file, ``census`` counts its rows and
+    ``parse`` reads them.
 
-    ``parse`` yields ``bank.accounts`` and ``bank.transactions`` records; a transaction may
-    omit ``id`` when the file has no bank id (the core assigns a composite one). It yields
-    :class:`Rejected` (with ``source`` = the line or field) for what it cannot read, and
-    raises :class:`BadInput` when the file as a whole is unreadable.
+    ``parse`` yields ``bank.accounts`` records and, for each data row of the file, exactly one
+    of: a ``bank.transactions`` record (which may omit ``id`` when the file has no bank id:
+    the core assigns a composite one), a :class:`Rejected` for a row it cannot read, or a
+    :class:`Skipped` for a row that is no transaction to keep — both with ``source`` naming
+    the line or element. It raises :class:`BadInput` when the file as a whole is unreadable.
     """
 
     formats: ClassVar[str]
@@ -62,7 +74,15 @@ class FileImporter(Connector):
     def identify(cls, name: str, head: bytes) -> bool:
         raise NotImplementedError
 
-    def parse(self, statement: Statement) -> Iterator[Record | Rejected]:
+    def parse(self, statement: Statement) -> Iterator[Record | Rejected | Skipped]:
+        raise NotImplementedError
+
+    def census(self, statement: Statement) -> int:
+        """How many data rows the file holds, counted apart from ``parse`` by a simpler pass.
+
+        The core checks that ``parse`` accounted for each (imported, rejected or skipped), so
+        a parser that loses rows fails loudly instead of importing less than the file holds.
+        """
         raise NotImplementedError
 
     def fetch(self, since: str | None) -> Iterator[Item]:
@@ -148,13 +168,32 @@ def route(ws: Workspace, path: Path, head: bytes) -> type[FileImporter]:
 
 @dataclass
 class ImportReport:
-    """Per importer: what the statements added; ``files`` maps each file to its importer."""
+    """Per importer: what the statements added; ``files`` maps each file to its importer.
+
+    ``rows`` tells, per file, how many data rows it holds and how many were read, rejected
+    and skipped: read + rejected + skipped = rows, always.
+    """
 
     files: dict[str, str]
     runs: list[SyncReport]
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"files": self.files, "runs": [r.as_dict() for r in self.runs]}
+        return {
+            "files": self.files,
+            "rows": self.rows,
+            "runs": [r.as_dict() for r in self.runs],
+        }
+
+
+@dataclass
+class Parsed:
+    """One file's reading: its records, and the rows it rejected or skipped, with where."""
+
+    records: list[Record]
+    rejected: list[Rejected]
+    skipped: list[Skipped]
+    rows: int
 
 
 def _read(path: Path) -> bytes:
@@ -164,27 +203,51 @@ def _read(path: Path) -> bytes:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _parse(importer: FileImporter, statement: Statement) -> list[Record]:
+def _parse(importer: FileImporter, statement: Statement) -> Parsed:
+    where = str(statement.path)
     records: list[Record] = []
-    problems: list[str] = []
+    rejected: list[Rejected] = []
+    skipped: list[Skipped] = []
     try:
         for item in importer.parse(statement):
-            if isinstance(item, Rejected):
-                problems.append(f"{statement.path}:{item.source}: {item.reason}")
-            else:
+            if isinstance(item, Record):
                 records.append(item)
+            elif isinstance(item, Rejected):
+                rejected.append(Rejected(item.reason, _at(where, item.source)))
+            else:
+                skipped.append(Skipped(item.reason, _at(where, item.source)))
+        rows = importer.census(statement)
     except CozyError:
         raise
+    except NotImplementedError:
+        raise ConnectorFailed(
+            f"importer {importer.manifest.id!r} does not count the rows of {where} "
+            "(FileImporter.census), so what it reads cannot be checked",
+            hint="nothing was imported",
+        ) from None
     except Exception as exc:  # a parser bug must still name the file, and write nothing
-        raise BadInput(f"{statement.path}: cannot be read ({type(exc).__name__}: {exc})") from exc
-    if problems:
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise BadInput(problems[0] + more, hint="nothing was imported")
-    if not records:
-        raise BadInput(
-            f"{statement.path}: holds no account or transaction", hint="nothing was imported"
+        raise BadInput(f"{where}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    read = sum(r.collection == "bank.transactions" for r in records)
+    if read + len(rejected) + len(skipped) != rows:
+        raise ConnectorFailed(
+            f"{where}: holds {rows} data rows, but {importer.manifest.id} imported {read}, "
+            f"rejected {len(rejected)} and skipped {len(skipped)}",
+            hint="nothing was imported; this is a bug in the importer, please report it",
         )
-    return assign_ids(records)
+    if rejected and not read:
+        first = rejected[0]
+        more = f" (and the {len(rejected) - 1} other rows)" if len(rejected) > 1 else ""
+        raise BadInput(
+            f"{first.source}: {first.reason}{more}; no row of this file could be read",
+            hint="nothing was imported",
+        )
+    if not records:
+        raise BadInput(f"{where}: holds no account or transaction", hint="nothing was imported")
+    return Parsed(assign_ids(records), rejected, skipped, rows)
+
+
+def _at(where: str, source: str) -> str:
+    return f"{where}:{source}" if source else where
 
 
 def run(
@@ -225,38 +288,48 @@ def run(
                 hint="review what it collects, then rerun with --yes",
                 connector=connector_id,
             )
-    parsed = {
-        cid: merge_duplicates([r for s in statements for r in _parse(chosen[cid]({}), s)])
-        for cid, statements in plan.items()
+    readings = {
+        cid: [_parse(chosen[cid]({}), s) for s in statements] for cid, statements in plan.items()
     }
-    return _write(ws, store, plan, parsed, files, chosen, method)
+    report = _write(ws, store, plan, readings, chosen, method)
+    report.files = files
+    for cid, statements in plan.items():
+        for statement, parsed in zip(statements, readings[cid], strict=True):
+            report.rows[str(statement.path)] = {
+                "rows": parsed.rows,
+                "read": parsed.rows - len(parsed.rejected) - len(parsed.skipped),
+                "rejected": len(parsed.rejected),
+                "skipped": len(parsed.skipped),
+            }
+    return report
 
 
 def _write(
     ws: Workspace,
     store: Store,
     plan: Mapping[str, list[Statement]],
-    parsed: Mapping[str, list[Record]],
-    files: dict[str, str],
+    readings: Mapping[str, list[Parsed]],
     chosen: Mapping[str, type[FileImporter]],
     method: str,
 ) -> ImportReport:
+    """Write every importer's records in one transaction; rejected rows go to its run log."""
     runs = {cid: store.start_run(cid, full=False) for cid in plan}
     kept: list[Path] = []
     writers: dict[str, Writer] = {}
     try:
         with store.transaction():
-            for cid, records in parsed.items():
+            for cid, parsed in readings.items():
                 manifest = chosen[cid].manifest
                 consent.grant(store, manifest, method=method)
                 if store.connection(cid) is None:
                     store.save_connection(cid, {})
                 writer = writers[cid] = Writer(store, runs[cid], manifest)
-                for record in records:
+                for one in parsed:
+                    for rejected in one.rejected:
+                        writer.add(rejected)
+                for record in merge_duplicates([r for one in parsed for r in one.records]):
                     writer.add(record)
                 writer.finish()
-                if writer.rejected:
-                    raise BadInput(f"{plan[cid][0].path}: {writer.rejected[0][0]}")
                 kept.extend(p for p in (_keep(ws, cid, s) for s in plan[cid]) if p)
     except BaseException as exc:
         for path in kept:
@@ -264,8 +337,13 @@ def _write(
         for run_id in runs.values():
             fail(store, run_id, str(exc) if isinstance(exc, CozyError) else repr(exc))
         raise
-    reports = [writers[cid].fill(SyncReport(cid, runs[cid], False)) for cid in plan]
-    return ImportReport(files, reports)
+    reports = []
+    for cid in plan:
+        report = writers[cid].fill(SyncReport(cid, runs[cid], False))
+        report.rejected = [f"{s}: {r}" if s else r for r, s in writers[cid].rejected]
+        report.skipped = [f"{s.source}: {s.reason}" for one in readings[cid] for s in one.skipped]
+        reports.append(report)
+    return ImportReport({}, reports)
 
 
 def _keep(ws: Workspace, connector_id: str, statement: Statement) -> Path | None:

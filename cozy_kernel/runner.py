@@ -32,7 +32,8 @@ Progress = Callable[[int, int | None], None]
 
 @dataclass
 class SyncReport:
-    """What a run did; ``rejected`` lists one reason per refused record."""
+    """What a run did; ``rejected`` lists one reason per refused record, and ``skipped`` the
+    rows of an imported file that were no transactions to keep."""
 
     connector: str
     run_id: int
@@ -41,6 +42,7 @@ class SyncReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     cursor: str | None = None
     collections: dict[str, dict[str, int]] = field(default_factory=dict)
 

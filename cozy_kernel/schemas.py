@@ -253,6 +253,12 @@ BANK_TRANSACTIONS = Collection(
         Field("method", "category", nullable=True, description="card, transfer, direct debit…"),
         Field("pending", "bool", description="not yet booked by the bank"),
         Field("notes", "text", nullable=True, description="your own notes (cozy edit)"),
+        Field(
+            "fee",
+            "money",
+            nullable=True,
+            description="a fee the bank listed beside the amount, as a positive charge",
+        ),
     ),
     order_by=("date", "id"),
 )

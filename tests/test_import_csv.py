@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import cozy_kernel as cozy
 from cozy_connectors.csvbank import CsvImporter
 from cozy_connectors.csvbank.values import AmountReader, DateReader, OrderVote
-from cozy_kernel.connector import Record, Rejected
+from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput, NotFound
 from cozy_kernel.importer import Statement, route
 from cozy_kernel.workspace import Workspace
@@ -615,7 +615,7 @@ def _bad_files(tmp: Path) -> dict[str, tuple[bytes, list[str], str]]:
         "truncated_in_quote.csv": (
             agricole[: agricole.index(b"CAF DE LA")],
             [],
-            ":line 12: unexpected end of data",
+            ":line 12: a quote opens a field here and never closes (is the file truncated?)",
         ),
         "truncated_mid_row.csv": (bbva[: bbva.index(b"PANADER")], [], ":line 7: no amount"),
         "garbage.csv": (bytes(random.Random(4).randrange(256) for _ in range(3000)), [], ""),
@@ -647,13 +647,10 @@ def _bad_files(tmp: Path) -> dict[str, tuple[bytes, list[str], str]]:
     "case",
     [
         "truncated_in_quote.csv",
-        "truncated_mid_row.csv",
         "garbage.csv",
         "garbage_forced.csv",
         "mixed_encoding.csv",
         "wrong_encoding.csv",
-        "bad_date.csv",
-        "bad_amount.csv",
     ],
 )
 def test_a_bad_file_fails_whole_with_one_line_and_changes_nothing(
@@ -675,6 +672,27 @@ def test_a_bad_file_fails_whole_with_one_line_and_changes_nothing(
     assert says in result.err
     assert store_rows(home) == before
     assert sorted((home / "raw").rglob("*")) == raw_before
+
+
+@pytest.mark.parametrize("case", ["truncated_mid_row.csv", "bad_date.csv", "bad_amount.csv"])
+def test_a_bad_row_is_rejected_with_its_line_and_the_others_imported(
+    home: Path, tmp_path: Path, case: str
+) -> None:
+    data, args, says = _bad_files(tmp_path)[case]
+    path = tmp_path / case
+    path.write_bytes(data)
+
+    result = run_cozy(home, "import", str(path), "--yes", "--json", *args)
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    (run,) = report["runs"]
+    assert run["rejected"] == [f"{path}{says}"]
+    rows = report["rows"][str(path)]
+    assert rows["read"] + rows["rejected"] + rows["skipped"] == rows["rows"]
+    assert rows["rejected"] == 1 and run["added"] == rows["read"] + 1  # and the account
+    logged = cozy.runs("csv")[0]
+    assert logged["rejected"] == 1
 
 
 def test_truly_ambiguous_dates_ask_for_the_format(home: Path, tmp_path: Path) -> None:
@@ -891,13 +909,17 @@ def test_a_file_of_no_known_bank_needs_an_account_name(tmp_path: Path) -> None:
 
 
 def _check(path: Path, data: bytes) -> None:
-    """Parsing may refuse the file (BadInput) but must never fail any other way."""
+    """Parsing may refuse the file (BadInput) but must never fail any other way, and every
+    row the file holds comes back as a transaction, a rejection or a skip."""
+    statement = Statement(path, data, "Fuzz", {})
     try:
-        items = parse(path, data, account="Fuzz")
+        items = list(CsvImporter({}).parse(statement))
     except BadInput as exc:
         assert "\n" not in str(exc)
         return
-    assert all(isinstance(item, Record | Rejected) for item in items)
+    assert all(isinstance(item, Record | Rejected | Skipped) for item in items)
+    rows = [i for i in items if not isinstance(i, Record) or i.collection == "bank.transactions"]
+    assert len(rows) == CsvImporter({}).census(statement)
 
 
 @settings(

@@ -7,6 +7,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 import cozy_kernel as cozy
 from cozy_kernel.connector import Record
 from cozy_kernel.importer import assign_ids, normalise_label
@@ -149,6 +151,9 @@ class JsonBank(FileImporter):
                 "amount": Decimal(amount), "currency": "EUR", "label": tid,
                 "pending": pending})
 
+    def census(self, statement):
+        return len(json.loads(statement.data)["rows"])
+
 connector = JsonBank
 '''
 
@@ -188,3 +193,140 @@ def test_the_booked_copy_wins_whatever_the_order_of_files(home: Path, tmp_path: 
     tx = cozy.frame("bank.transactions").set_index("id")
     assert not tx.loc["t1", "pending"]
     assert cozy.frame("bank.accounts").set_index("id").loc["j", "balance"] == Decimal("50.00")
+
+
+LOSSY = '''
+import datetime as dt
+from decimal import Decimal
+from cozy_kernel.importer import FileImporter
+from cozy_kernel.connector import Manifest, Record
+
+class Lossy(FileImporter):
+    """Reads one transaction a line but forgets the last one, as a buggy parser would."""
+    formats = "lossy lines"
+    manifest = Manifest(id="lossy", name="Lossy", version="1", kind="file",
+                        writes=("bank.accounts", "bank.transactions"), description={"en": "x"})
+
+    @classmethod
+    def identify(cls, name, head):
+        return name.endswith(".lossy")
+
+    def parse(self, statement):
+        yield Record("bank.accounts", {"id": "l", "name": "L", "currency": "EUR"})
+        for n, line in enumerate(statement.data.decode().splitlines()[:-1]):
+            yield Record("bank.transactions", {
+                "id": f"l{n}", "account_id": "l", "date": dt.date(2026, 1, 1),
+                "amount": Decimal(line), "currency": "EUR", "label": "x", "pending": False})
+
+    COUNT
+
+connector = Lossy
+'''
+
+
+def test_an_importer_that_loses_a_row_is_refused_and_nothing_is_written(
+    home: Path, tmp_path: Path
+) -> None:
+    write_connector(home, "lossy", LOSSY.replace("COUNT", "def census(self, statement):\n"
+                    "        return len(statement.data.decode().splitlines())"))  # fmt: skip
+    path = tmp_path / "three.lossy"
+    path.write_text("-1.00\n-2.00\n-3.00\n")
+
+    result = run_cozy(home, "import", str(path), "--yes")
+
+    assert result.code == 1
+    said = result.err.strip().splitlines()[-1]  # after the consent screen
+    assert said.startswith(f"cozy: {path}: holds 3 data rows, but lossy imported 2, rejected 0 "
+                           "and skipped 0")  # fmt: skip
+    assert cozy.collections() == [] or all(c["rows"] == 0 for c in cozy.collections())
+    assert not (home / "raw" / "lossy").exists() or not any((home / "raw" / "lossy").iterdir())
+
+
+def test_an_importer_that_does_not_count_its_rows_is_refused(home: Path, tmp_path: Path) -> None:
+    write_connector(home, "lossy", LOSSY.replace("COUNT", ""))
+    path = tmp_path / "three.lossy"
+    path.write_text("-1.00\n-2.00\n-3.00\n")
+
+    result = run_cozy(home, "import", str(path), "--yes")
+
+    assert result.code == 1
+    assert "importer 'lossy' does not count the rows of" in result.err
+    assert "nothing was imported" in result.err
+
+
+# Per built-in format: a statement of six rows where rows 2, 4 and 6 are broken.
+HALF_BROKEN = {
+    "half.csv": (
+        "Date;Libellé;Montant;Devise\n"
+        "03/06/2024;CAFE;-3,50;EUR\n03/06/2024;BOULANGERIE;-2,x0;EUR\n"
+        "04/06/2024;LOYER;-800,00;EUR\n31/06/2024;EDF;-60,00;EUR\n"
+        "05/06/2024;SALAIRE;2500,00;EUR\n06/06/2024;PHARMACIE;abc;EUR\n"
+    ).encode(),
+    "half.qif": (
+        b"!Type:Bank\nD06/03/2024\nT-3.50\nPCAFE\n^\nD06/03/2024\nTabc\nPBAKERY\n^\n"
+        b"D06/04/2024\nT-800.00\nPRENT\n^\nD06/31/2024\nT-60.00\nPPOWER\n^\n"
+        b"D06/05/2024\nT2500.00\nPSALARY\n^\nD13/45/2024\nT-9.00\nPPHARMACY\n^\n"
+    ),
+    "half.ofx": (
+        "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nSECURITY:NONE\nENCODING:USASCII\n"
+        "CHARSET:1252\nCOMPRESSION:NONE\nOLDFILEUID:NONE\nNEWFILEUID:NONE\n\n<OFX>\n"
+        "<BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STMTRS><CURDEF>USD\n"
+        "<BANKACCTFROM><BANKID>121000248<ACCTID>123456789<ACCTTYPE>CHECKING</BANKACCTFROM>\n"
+        "<BANKTRANLIST><DTSTART>20240601<DTEND>20240630\n"
+        + "".join(
+            f"<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>{day}<TRNAMT>{amount}<FITID>F{n}"
+            f"<NAME>SHOP {n}</STMTTRN>\n"
+            for n, (day, amount) in enumerate(
+                [
+                    ("20240603", "-3.50"),
+                    ("20240603", "-2.x0"),
+                    ("20240604", "-800.00"),
+                    ("20240631", "-60.00"),
+                    ("20240605", "2500.00"),
+                    ("2024XX06", "-9.00"),
+                ]
+            )
+        )
+        + "</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n"
+    ).encode(),
+    "half.xml": (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:'
+        'xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId><CreDtTm>2024-06-30T'
+        "18:00:00</CreDtTm></GrpHdr><Stmt><Id>S1</Id><CreDtTm>2024-06-30T18:00:00</CreDtTm>"
+        "<Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>"
+        + "".join(
+            f'<Ntry><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>'
+            f"<BookgDt><Dt>{day}</Dt></BookgDt><ValDt><Dt>{day}</Dt></ValDt>"
+            f"<AddtlNtryInf>SHOP {n}</AddtlNtryInf></Ntry>"
+            for n, (day, amount) in enumerate(
+                [
+                    ("2024-06-03", "3.50"),
+                    ("2024-06-03", "2.x0"),
+                    ("2024-06-04", "800.00"),
+                    ("2024-06-31", "60.00"),
+                    ("2024-06-05", "2500.00"),
+                    ("2024-13-06", "9.00"),
+                ]
+            )
+        )
+        + "</Stmt></BkToCstmrStmt></Document>\n"
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_BROKEN))
+def test_every_importer_imports_or_rejects_each_row_of_a_half_broken_file(
+    home: Path, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(HALF_BROKEN[name])
+
+    report = cozy.import_files([path], account="Half", grant=True)
+
+    rows = report["rows"][str(path)]
+    assert rows == {"rows": 6, "read": 3, "rejected": 3, "skipped": 0}
+    (run,) = report["runs"]
+    assert run["collections"]["bank.transactions"]["added"] == 3
+    assert len(run["rejected"]) == 3
+    assert all(reason.startswith(f"{path}:") for reason in run["rejected"]), run["rejected"]
+    assert len(cozy.frame("bank.transactions")) == 3

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from cozy_connectors.csvbank import layout as layouts
+from cozy_connectors.csvbank import table
 from cozy_connectors.csvbank.banks import builtin
 from cozy_connectors.csvbank.layout import Layout
 from cozy_connectors.csvbank.profiles import FIELDS, Profile, key, save, saved, slug
@@ -28,17 +29,15 @@ from cozy_connectors.csvbank.values import (
     AmountReader,
     DateReader,
     DecimalVote,
+    FormatReader,
     OrderVote,
     format_of,
     looks_like_date,
     order_of_format,
 )
-from cozy_kernel.connector import Manifest, Record, Rejected
+from cozy_kernel.connector import Manifest, Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput, unknown
 from cozy_kernel.importer import FileImporter, Statement
-
-if TYPE_CHECKING:
-    from _csv import Reader
 
 OPTIONS = (
     "bank",
@@ -49,6 +48,7 @@ OPTIONS = (
     "decimal",
     "delimiter",
     "encoding",
+    "invert_signs",
     "profile",
     "save_profile",
 )
@@ -57,8 +57,19 @@ SUMMARY_WORDS = frozenset(
 )
 PENDING = frozenset({"pending", "en attente", "a venir", "pendiente", "vorgemerkt", "authorised"})
 SKIPPED = frozenset({"declined", "reverted", "failed", "cancelled", "canceled", "rejected"})
-DEBIT_MARKS = frozenset({"s", "d", "dr", "db", "debit", "soll", "cargo", "debe", "-"})
-CREDIT_MARKS = frozenset({"h", "c", "cr", "credit", "haben", "abono", "haber", "+"})
+# Words a type column holds when it says the direction of money rather than the method
+# (Mint's "Transaction Type", ING's "Af Bij"): such a column sets the sign.
+TYPE_DEBIT = frozenset({"debit", "dr", "debito", "debet", "af", "soll", "cargo", "addebito"})
+TYPE_CREDIT = frozenset({"credit", "cr", "credito", "bij", "haben", "abono", "accredito"})
+DEBIT_MARKS = TYPE_DEBIT | {"s", "d", "db", "debe", "-"}
+CREDIT_MARKS = TYPE_CREDIT | {"h", "c", "haber", "+"}
+# Words of card purchases in labels, in the profiles' languages.
+CARD_WORDS = re.compile(
+    r"\b(?:card|carte|cb|tarjeta|karte|kartenzahlung|pos|purchase|achat|compra|acquisto"
+    r"|visa|mastercard|amex)\b"
+)
+FEE_SAMPLE = 10_000
+YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 # The payment method behind the type words banks use, in the profiles' languages.
 _METHOD_WORDS = {
     "card": (
@@ -83,6 +94,7 @@ _METHOD_WORDS = {
 METHODS = {word: method for method, words in _METHOD_WORDS.items() for word in words}
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
 HEAD_CHARS = 64 * 1024
+MONEY_FIELDS = ("amount", "debit", "credit")
 
 
 def _iban(text: str) -> str | None:
@@ -128,6 +140,7 @@ class Options:
     profile: str | None = None
     save_profile: str | None = None
     bank: str | None = None
+    invert_signs: bool | None = None
 
     @classmethod
     def parse(cls, raw: Mapping[str, str]) -> Options:
@@ -138,6 +151,7 @@ class Options:
         order = raw.get("date_order") or None
         if fmt is not None:
             order = order_of_format(fmt)
+            FormatReader(fmt)
         delimiter = raw.get("delimiter") or None
         if delimiter in {"tab", "\\t"}:
             delimiter = "\t"
@@ -154,6 +168,9 @@ class Options:
         decimal = raw.get("decimal") or None
         if decimal not in (None, ",", "."):
             raise BadInput(f"option decimal={decimal!r}: give ',' or '.'")
+        invert = raw.get("invert_signs") or None
+        if invert is not None and invert.strip().lower() not in YES:
+            raise BadInput(f"option invert_signs={invert!r}: give yes or no")
         return cls(
             columns=_columns_option(raw["columns"]) if raw.get("columns") else None,
             date_order=order,
@@ -165,6 +182,7 @@ class Options:
             profile=raw.get("profile") or None,
             save_profile=saving,
             bank=raw.get("bank") or None,
+            invert_signs=None if invert is None else YES[invert.strip().lower()],
         )
 
 
@@ -223,7 +241,17 @@ class CsvImporter(FileImporter):
         except (BadInput, ValueError, csv.Error):
             return False
 
-    def parse(self, statement: Statement) -> Iterator[Record | Rejected]:
+    def parse(self, statement: Statement) -> Iterator[Record | Rejected | Skipped]:
+        reading, preamble = self._open(statement)
+        yield from reading.run(preamble)
+
+    def census(self, statement: Statement) -> int:
+        """The records below the header that hold anything: what the file calls data."""
+        reading, _ = self._open(statement)
+        return sum(any(c.strip() for c in row) for _, row in reading.rows())
+
+    def _open(self, statement: Statement) -> tuple[_Reading, list[str]]:
+        """The file decoded, its layout found and its options checked; nothing read yet."""
         where = str(statement.path)
         opts = Options.parse(statement.options)
         profiles = [*saved(strict=True, home=statement.workspace), *builtin()]
@@ -256,17 +284,69 @@ class CsvImporter(FileImporter):
         if profile is not None and profile.encoding and not opts.encoding:
             text, encoding = self._prefer(statement.data, text, encoding, profile.encoding)
         reading = _Reading(where, statement, opts, found, profile, text, encoding)
-        yield from reading.run(head[: found.start])
+        return reading, head[: found.start]
 
     @staticmethod
     def _prefer(data: bytes, text: str, encoding: str, hint: str) -> tuple[str, str]:
         """Use the bank's known code page when the file is not UTF-8 and decodes with it."""
-        if encoding.startswith("utf") or encoding == hint:
+        if encoding.startswith("utf") or encoding == hint or encoding in layouts.LEGACY:
             return text, encoding
         try:
             return layouts.lines_of(data.decode(hint)), hint
         except (UnicodeDecodeError, LookupError):
             return text, encoding
+
+
+@dataclass
+class _Book:
+    """One account of the file, and what its rows taught: currency, latest balance, dates."""
+
+    id: str
+    name: str
+    value: str = ""  # the file's own cell naming it, if it has an account column
+    currency: str | None = None
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+    first_latest: tuple[dt.date, Decimal] | None = None
+    last_latest: tuple[dt.date, Decimal] | None = None
+    rows: int = 0
+
+    def balance(self) -> tuple[dt.date, Decimal] | None:
+        """The running balance of the latest day, whichever way the file is sorted."""
+        first, last = self.first_date, self.last_date
+        descending = first is not None and last is not None and first > last
+        return self.first_latest if descending else self.last_latest
+
+    def seen(self, day: dt.date, balance: Decimal | None) -> None:
+        self.rows += 1
+        if self.first_date is None:
+            self.first_date = day
+        self.last_date = day
+        if balance is None:
+            return
+        if self.first_latest is None or day > self.first_latest[0]:
+            self.first_latest = (day, balance)
+        if self.last_latest is None or day >= self.last_latest[0]:
+            self.last_latest = (day, balance)
+
+
+@dataclass
+class _Survey:
+    """What one pass over the whole file tells before any row is read as a transaction.
+
+    Styles (date order, decimal separator), the accounts an account column names, whether a
+    type column says debit/credit, whether every amount is positive on card-like rows, and
+    whether a running balance proves the amount to count its fee or not.
+    """
+
+    dates: OrderVote = field(default_factory=OrderVote)
+    amounts: DecimalVote = field(default_factory=DecimalVote)
+    accounts: dict[str, None] = field(default_factory=dict)
+    types: set[str] = field(default_factory=set)
+    rows: int = 0
+    negative: bool = False
+    card_like: int = 0
+    fees: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class _Reading:
@@ -301,10 +381,19 @@ class _Reading:
         self.decimal = opts.decimal or (profile.decimal if profile else None)
         self.currency = opts.currency or (profile.currency if profile else None)
         self.account_id, self.account_name = self._account()
+        self.invert = opts.invert_signs
+        if self.invert is None and profile is not None and profile.invert_signs:
+            self.invert = True
+        self.fee_included = profile.amount_includes_fee if profile else None
+        self.direction_from_type = False
 
     def one(self, name: str) -> int | None:
         indices = self.cols.get(name)
         return indices[0] if indices else None
+
+    def rows(self) -> Iterator[table.Row]:
+        """The records after the header, with the file line each starts on."""
+        return table.rows(self.body, self.layout.delimiter, self.layout.start + 1, self.where)
 
     def _account(self) -> tuple[str, str]:
         name = self.statement.account
@@ -316,77 +405,124 @@ class _Reading:
             return f"csv:{self.profile.name}", self.profile.bank
         if self.opts.save_profile:
             return f"csv:{slug(self.opts.save_profile)}", self.opts.bank or self.opts.save_profile
+        if self.one("account") is not None:
+            return "", ""  # named row by row by the file's account column
         raise BadInput(
             f"{self.where}: this CSV matches no bank profile; say which account it is with "
             "--account NAME"
         )
 
-    def reader(self, strict: bool) -> Reader:
-        """The data rows as ``csv`` reads them, from the line after the header."""
-        return csv.reader(io.StringIO(self.body), delimiter=self.layout.delimiter, strict=strict)
+    def _survey(self) -> _Survey:
+        """Read the whole file once for what must be known before the first row is kept."""
+        survey = _Survey()
+        date_i = self.cols["date"][0]
+        money = [
+            i for f in ("amount", "debit", "credit", "balance", "fee") for i in self.cols.get(f, ())
+        ]
+        amount_i, account_i, method_i = self.one("amount"), self.one("account"), self.one("method")
+        fee_i, balance_i = self.one("fee"), self.one("balance")
+        labels = self.cols.get("label", ())
+        styles_known = self.order is not None and self.decimal is not None
+        for _, row in self.rows():
+            if len(row) <= date_i or not any(c.strip() for c in row) or _summary(row):
+                continue
+            survey.rows += 1
+            if not styles_known:
+                survey.dates.feed(row[date_i])
+                survey.amounts.feed(row[i] for i in money if i < len(row))
+                styles_known = bool(
+                    (self.order or survey.dates.order) and (self.decimal or survey.amounts.decimal)
+                )
+            if account_i is not None and account_i < len(row) and row[account_i].strip():
+                survey.accounts.setdefault(row[account_i].strip(), None)
+            if method_i is not None and method_i < len(row) and len(survey.types) < 64:
+                survey.types.add(key(row[method_i]))
+            if amount_i is not None and amount_i < len(row):
+                cell = row[amount_i]
+                survey.negative = survey.negative or any(m in cell for m in "-\u2212\u2013(")
+                text = " ".join(key(row[i]) for i in labels if i < len(row))
+                if method_i is not None and method_i < len(row):
+                    text += " " + key(row[method_i])
+                survey.card_like += CARD_WORDS.search(text) is not None
+            if fee_i is not None and balance_i is not None and len(survey.fees) < FEE_SAMPLE:
+                width = max(amount_i or 0, fee_i, balance_i)
+                if width < len(row):
+                    survey.fees.append((row[amount_i or 0], row[fee_i], row[balance_i]))
+        return survey
 
-    def _styles(self) -> tuple[DateReader, AmountReader]:
+    def _styles(self, survey: _Survey) -> tuple[DateReader, AmountReader]:
         """Date order and decimal separator, from the options, the profile or the columns."""
         order, decimal = self.order, self.decimal
-        if order is None or decimal is None:
-            dates, amounts = OrderVote(), DecimalVote()
-            date = self.cols["date"][0]
-            money = [
-                i
-                for f in ("amount", "debit", "credit", "balance", "fee")
-                for i in self.cols.get(f, ())
-            ]
-            try:
-                for row in self.reader(strict=False):
-                    if len(row) > date:
-                        dates.feed(row[date])
-                    amounts.feed(row[i] for i in money if i < len(row))
-                    if (order or dates.order) and (decimal or amounts.decimal):
-                        break
-            except csv.Error:
-                pass  # the row loop reports where the file breaks
+        if order is None:
+            order = survey.dates.decide()
             if order is None:
-                order = dates.decide()
-                if order is None:
-                    raise BadInput(
-                        f"{self.where}: dates such as {dates.example!r} read both as day/month "
-                        "and month/day; say which with --option date_format=%d/%m/%Y "
-                        "(or %m/%d/%Y)"
-                    )
-            if decimal is None:
-                decimal = amounts.decimal or ("," if self.layout.delimiter == ";" else ".")
+                raise BadInput(
+                    f"{self.where}: dates such as {survey.dates.example!r} read both as "
+                    "day/month and month/day; say which with --option date_format=%d/%m/%Y "
+                    "(or %m/%d/%Y)"
+                )
+        if decimal is None:
+            decimal = survey.amounts.decimal or ("," if self.layout.delimiter == ";" else ".")
         self.order, self.decimal = order, decimal
-        return DateReader(order), AmountReader(decimal)
+        dates = FormatReader(self.opts.date_format) if self.opts.date_format else DateReader(order)
+        return dates, AmountReader(decimal)
 
-    def run(self, preamble: list[str]) -> Iterator[Record | Rejected]:
-        dates, amounts = self._styles()
-        state = _State(self, amounts)
+    def _decide(self, survey: _Survey, amounts: AmountReader) -> None:
+        """Signs, a type column's direction and fees: from the options, profile or file."""
+        method_i = self.one("method")
+        types = survey.types - {""}
+        if self.one("direction") is None and method_i is not None and types:
+            self.direction_from_type = types <= TYPE_DEBIT | TYPE_CREDIT
+        signed_by_file = self.one("amount") is None or self.one("direction") is not None
+        if self.invert is None and not signed_by_file and not self.direction_from_type:
+            card_like = survey.rows > 0 and survey.card_like * 2 >= survey.rows
+            if not survey.negative and card_like:
+                raise BadInput(
+                    f"{self.where}: every amount is positive and the rows look like card "
+                    "purchases; if purchases are money out, import with --option "
+                    "invert_signs=yes, else with --option invert_signs=no"
+                )
+        if self.fee_included is None and survey.fees:
+            self.fee_included = _fee_proof(survey.fees, amounts, bool(self.invert))
+
+    def run(self, preamble: list[str]) -> Iterator[Record | Rejected | Skipped]:
+        survey = self._survey()
+        dates, amounts = self._styles(survey)
+        self._decide(survey, amounts)
+        state = _State(self, amounts, self._books(survey))
         yield from state.transactions(dates)
-        if state.rejected:
-            return
         if self.opts.save_profile:
             self._save(state)
-        yield Record("bank.accounts", self._account_record(state, preamble))
+        for book in state.books.values():
+            if book.rows or len(state.books) == 1:
+                yield Record("bank.accounts", self._account_record(state, book, preamble))
 
-    def _account_record(self, state: _State, preamble: list[str]) -> dict[str, Any]:
-        currency = self.currency or state.first_currency
+    def _books(self, survey: _Survey) -> dict[str, _Book]:
+        """The file's accounts by their account-column cell ("" for a one-account file)."""
+        values = list(survey.accounts)
+        if len(values) <= 1 and self.account_id:
+            return {"": _Book(self.account_id, self.account_name, values[0] if values else "")}
+        books: dict[str, _Book] = {}
+        for number, value in enumerate(values, start=1):
+            ident = slug(value) or f"account-{number}"
+            books[value] = _Book(f"csv:{ident}", value, value)
+        return books
+
+    def _account_record(self, state: _State, book: _Book, preamble: list[str]) -> dict[str, Any]:
+        currency = self.currency or book.currency or state.first_currency
         if currency is None:
             raise BadInput(
                 f"{self.where}: no currency in this file; say which with --option currency=EUR"
             )
-        data: dict[str, Any] = {"id": self.account_id, "name": self.account_name}
-        data["currency"] = currency
-        if len(state.accounts) > 1:
-            shown = ", ".join(repr(a) for a in sorted(state.accounts)[:2])
-            raise BadInput(f"{self.where}: holds several accounts ({shown}); export one per file")
-        iban = _iban(next(iter(state.accounts), "")) or _iban("\n".join(preamble))
+        data: dict[str, Any] = {"id": book.id, "name": book.name, "currency": currency}
+        iban = _iban(book.value) or (_iban("\n".join(preamble)) if len(state.books) == 1 else None)
         if iban:
             data["iban"] = iban
         if self.profile is not None:
             data["institution"] = self.profile.bank
             if self.profile.account_type:
                 data["type"] = self.profile.account_type
-        balance = state.balance()
+        balance = book.balance()
         if balance is not None:
             data["balance"], data["balance_date"] = balance[1], balance[0]
         return data
@@ -413,26 +549,60 @@ class _Reading:
             skip=base.skip if base else (),
             skip_labels=base.skip_labels if base else (),
             width=state.width if positional else None,
+            invert_signs=bool(self.invert),
+            amount_includes_fee=self.fee_included,
             origin="saved",
         )
         save(self.profile, self.statement.workspace)
 
 
-class _State:
-    """The row loop of one file, and what it learns on the way (currency, balance, account)."""
+def _fee_proof(
+    samples: list[tuple[str, str, str]], amounts: AmountReader, invert: bool
+) -> bool | None:
+    """Whether the running balance moves by the amount (True) or by amount minus fee (False).
 
-    def __init__(self, reading: _Reading, amounts: AmountReader) -> None:
+    Consecutive rows are compared both ways round (files run oldest or newest first); only
+    rows with a fee can tell, and the answer stands only if no such row says otherwise.
+    """
+    values: list[tuple[Decimal, Decimal, Decimal] | None] = []
+    for raw_amount, raw_fee, raw_balance in samples:
+        try:
+            amount, fee, balance = (amounts(r)[0] for r in (raw_amount, raw_fee, raw_balance))
+        except ValueError:
+            values.append(None)
+            continue
+        if amount is None or balance is None:
+            values.append(None)
+            continue
+        values.append((-amount if invert else amount, abs(fee or Decimal(0)), balance))
+    included = excluded = 0
+    for older, newer in itertools.pairwise(values):
+        if older is None or newer is None:
+            continue
+        for row, delta in ((newer, newer[2] - older[2]), (older, older[2] - newer[2])):
+            if not row[1]:
+                continue
+            if delta == row[0]:
+                included += 1
+            elif delta == row[0] - row[1]:
+                excluded += 1
+    if included and not excluded:
+        return True
+    if excluded and not included:
+        return False
+    return None
+
+
+class _State:
+    """The row loop of one file, and what it learns on the way (currency, balance, accounts)."""
+
+    def __init__(self, reading: _Reading, amounts: AmountReader, books: dict[str, _Book]) -> None:
         self.reading = reading
         self.amounts = amounts
-        self.rejected = False
+        self.books = books
         self.first_currency: str | None = None
         self.date_sample: str | None = None
         self.width = 0
-        self.accounts: set[str] = set()
-        self.first_date: dt.date | None = None
-        self.last_date: dt.date | None = None
-        self.first_latest: tuple[dt.date, Decimal] | None = None
-        self.last_latest: tuple[dt.date, Decimal] | None = None
         profile = reading.profile
         self.pending = _keys(profile.pending if profile else (), PENDING)
         self.skip = _keys(profile.skip if profile else (), SKIPPED)
@@ -443,76 +613,68 @@ class _State:
         self.cur_i, self.dir_i, self.fee_i = one("currency"), one("direction"), one("fee")
         self.party_i, self.method_i = one("counterparty"), one("method")
         self.cat_i, self.id_i, self.acct_i = one("category"), one("id"), one("account")
+        if reading.direction_from_type:
+            self.dir_i, self.method_i = self.method_i, None
 
-    def balance(self) -> tuple[dt.date, Decimal] | None:
-        """The running balance of the latest day, whichever way the file is sorted."""
-        first, last = self.first_date, self.last_date
-        descending = first is not None and last is not None and first > last
-        return self.first_latest if descending else self.last_latest
+    def transactions(self, dates: DateReader) -> Iterator[Record | Rejected | Skipped]:
+        """One record, rejection or skip for every row that holds anything.
 
-    def transactions(self, dates: DateReader) -> Iterator[Record | Rejected]:
-        """Records and rejections, skipping blank, summary and trailing footer lines.
-
-        A line without a date is held back: if data follows it was a bad row and is
-        reported, if nothing does it was the bank's footer. A broken quote fails the file.
+        A row whose date does not read is a transaction the importer cannot read when it has
+        a date-like cell or an amount (rejected), else a line of text such as a footer
+        (skipped); totals and repeated headers are skipped, each with its reason.
         """
         reading = self.reading
         date_i = reading.cols["date"][0]
         width = reading.layout.width
-        header = list(reading.layout.header)
-        cache = dates.cache
         build = self._builder(dates)
-        footers: list[Rejected] = []
-        rows = reading.reader(strict=True)
-        base = reading.layout.start + 1  # file line of the row csv has just read
-        previous = 0
-        try:
-            for row in rows:
-                line = base + previous
-                previous = rows.line_num
-                if len(row) < width:
-                    if not any(c.strip() for c in row):
-                        continue
-                    row = row + [""] * (width - len(row))
-                raw_date = row[date_i]
-                try:
-                    day = cache.get(raw_date) or dates(raw_date)
-                except ValueError as exc:
-                    if not any(c.strip() for c in row) or row[: len(header)] == header:
-                        continue
-                    if _summary(row):
-                        continue
-                    if looks_like_date(raw_date):
-                        self.rejected = True
-                        yield Rejected(str(exc), f"line {line}")
-                    else:
-                        footers.append(
-                            Rejected(f"{raw_date.strip()!r} is not a date", f"line {line}")
-                        )
-                    continue
-                if footers:
-                    self.rejected = True
-                    yield from footers
-                    footers.clear()
-                try:
-                    data = build(row, day)
-                except ValueError as exc:
-                    self.rejected = True
-                    yield Rejected(str(exc), f"line {line}")
-                    continue
-                if data is not None:
-                    if self.first_date is None:
-                        self.first_date, self.date_sample = day, raw_date
-                        self.width = len(row)
-                    self.last_date = day
-                    yield Record("bank.transactions", data)
-        except csv.Error as exc:
-            raise BadInput(
-                f"{reading.where}:line {base + previous}: {exc} (is the file truncated?)"
-            ) from None
+        for line, row in reading.rows():
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) < width:
+                row = row + [""] * (width - len(row))
+            raw_date = row[date_i]
+            try:
+                day = dates(raw_date)
+            except ValueError as exc:
+                yield self._undated(row, raw_date, exc, f"line {line}")
+                continue
+            try:
+                data = build(row, day)
+            except ValueError as exc:
+                yield Rejected(str(exc), f"line {line}")
+                continue
+            if isinstance(data, str):
+                yield Skipped(data, f"line {line}")
+                continue
+            if self.date_sample is None:
+                self.date_sample, self.width = raw_date, len(row)
+            yield Record("bank.transactions", data)
 
-    def _builder(self, dates: DateReader) -> Callable[[list[str], dt.date], dict[str, Any] | None]:
-        """A function turning one row into a transaction, with this file's columns bound.
+    def _undated(self, row: list[str], raw: str, exc: ValueError, where: str) -> Rejected | Skipped:
+        header = list(self.reading.layout.header)
+        if header and row[: len(header)] == header:
+            return Skipped("repeats the header line", where)
+        if _summary(row):
+            return Skipped("a balance or total line, not a transaction", where)
+        if not raw.strip():
+            if self._has_amount(row):
+                return Rejected("no date", where)
+        elif looks_like_date(raw) or self._has_amount(row):
+            return Rejected(str(exc), where)
+        return Skipped("neither a date nor an amount: not a transaction", where)
+
+    def _has_amount(self, row: list[str]) -> bool:
+        for name in MONEY_FIELDS:
+            for i in self.reading.cols.get(name, ()):
+                try:
+                    if self.amounts(row[i])[0] is not None:
+                        return True
+                except ValueError:
+                    continue
+        return False
+
+    def _builder(self, dates: DateReader) -> Callable[[list[str], dt.date], dict[str, Any] | str]:
+        """A function turning one row into a transaction (or why it is none), columns bound.
 
         Built once per file so the per-row work is only what the file's columns need: a
         million-row statement spends its time in ``csv`` and ``Decimal``, not in lookups.
@@ -523,24 +685,33 @@ class _State:
         labels = self.reading.cols.get("label", ())
         label_i = labels[0] if len(labels) == 1 else None
         optional = (self.dir_i, self.fee_i, self.party_i, self.method_i, self.cat_i, self.id_i)
-        extras = any(i is not None for i in (*optional, self.acct_i))
-        account_id = self.reading.account_id
+        extras = any(i is not None for i in optional)
+        books, acct_i = self.books, self.acct_i if len(self.books) > 1 else None
+        single = next(iter(books.values()))
         amounts, cache = self.amounts, self.amounts.cache
         currency_of = self._currency
+        invert = bool(self.reading.invert)
         # Without a currency column every row has the file's currency unless one is glued on.
         fixed = self.reading.currency if self.cur_i is None else None
         pending_words, skip_words, skip_labels = self.pending, self.skip, self.skip_labels
+        state_name = (
+            self.reading.layout.header[state_i]
+            if state_i is not None and (state_i < len(self.reading.layout.header))
+            else "state"
+        )
 
-        def build(row: list[str], day: dt.date) -> dict[str, Any] | None:
+        def build(row: list[str], day: dt.date) -> dict[str, Any] | str:
             pending = False
             if state_i is not None:
                 state = key(row[state_i])
                 if state in skip_words:
-                    return None
+                    return f"{state_name} {row[state_i].strip()}: no money moved"
                 pending = state in pending_words
             if amount_i is not None:
                 raw = row[amount_i]
                 amount, glued = cache.get(raw) or amounts(raw)
+                if invert and amount is not None:
+                    amount = -amount
             else:
                 raw = row[debit_i] if debit_i is not None else ""
                 debit, glued = cache.get(raw) or amounts(raw)
@@ -552,16 +723,21 @@ class _State:
                 label = _label(label) if "\n" in label else label.strip()
             else:
                 label = self._label(row, labels)
-            skipped = bool(skip_labels) and label.casefold().startswith(skip_labels)
-            if amount is None or skipped:
-                if skipped or _summary(row):
-                    return None
+            if skip_labels and label.casefold().startswith(skip_labels):
+                return f"the label {label!r} is one the bank's profile leaves out"
+            if amount is None:
+                if _summary(row):
+                    return "a balance or total line, not a transaction"
                 raise ValueError("no amount")
-            data = {
-                "account_id": account_id,
+            book = single if acct_i is None else books.get(row[acct_i].strip())
+            if book is None:
+                raise ValueError("no account named in the account column")
+            currency = fixed if glued is None and fixed else currency_of(row, glued)
+            data: dict[str, Any] = {
+                "account_id": book.id,
                 "date": day,
                 "amount": amount,
-                "currency": fixed if glued is None and fixed else currency_of(row, glued),
+                "currency": currency,
                 "label": label,
                 "pending": pending,
             }
@@ -569,8 +745,12 @@ class _State:
                 data["value_date"] = dates(row[value_i])
             if extras:
                 self._extras(row, data)
+            balance = None
             if bal_i is not None and not pending:
-                self._balance(day, amounts(row[bal_i])[0])
+                balance = amounts(row[bal_i])[0]
+            book.seen(day, balance)
+            if book.currency is None:
+                book.currency = currency
             return data
 
         return build
@@ -583,7 +763,9 @@ class _State:
         if fee_i is not None:
             fee = self.amounts(row[fee_i])[0]
             if fee:
-                data["amount"] -= abs(fee)
+                data["fee"] = abs(fee)
+                if self.reading.fee_included is False:
+                    data["amount"] -= abs(fee)
         party_i, method_i, cat_i = self.party_i, self.method_i, self.cat_i
         if party_i is not None and row[party_i].strip():
             data["counterparty"] = row[party_i].strip()
@@ -596,11 +778,9 @@ class _State:
                 data["method"] = self.methods[raw]
         if cat_i is not None and row[cat_i].strip():
             data["category"] = row[cat_i].strip()
-        id_i, acct_i = self.id_i, self.acct_i
+        id_i = self.id_i
         if id_i is not None and row[id_i].strip():
-            data["id"] = f"{self.reading.account_id}:{row[id_i].strip()}"
-        if acct_i is not None and row[acct_i].strip():
-            self.accounts.add(row[acct_i].strip())
+            data["id"] = f"{data['account_id']}:{row[id_i].strip()}"
 
     def _label(self, row: list[str], labels: tuple[int, ...]) -> str:
         """Several label columns joined, leaving out a part another part already says."""
@@ -644,14 +824,6 @@ class _State:
         if self.first_currency is None:
             self.first_currency = code
         return code
-
-    def _balance(self, day: dt.date, balance: Decimal | None) -> None:
-        if balance is None:
-            return
-        if self.first_latest is None or day > self.first_latest[0]:
-            self.first_latest = (day, balance)
-        if self.last_latest is None or day >= self.last_latest[0]:
-            self.last_latest = (day, balance)
 
 
 def _debit_credit(debit: Decimal | None, credit: Decimal | None) -> Decimal | None:

@@ -201,6 +201,8 @@ BANKS: tuple[dict[str, Any], ...] = (
             "balance": "Balance",
         },
         "require": ["Product"],
+        # Its Balance moves by Amount minus Fee: the amount does not count the fee.
+        "amount_includes_fee": False,
         "date_format": "%Y-%m-%d %H:%M:%S",
         "decimal": ".",
         "account_type": "checking",
@@ -272,6 +274,36 @@ BANKS: tuple[dict[str, Any], ...] = (
         "account_type": "checking",
     },
     # United States
+    # Card issuers whose exports list purchases as positive amounts and payments as negative.
+    {
+        "name": "american-express",
+        "bank": "American Express",
+        "country": "US",
+        "columns": {"date": "Date", "label": "Description", "amount": "Amount"},
+        "require": ["Card Member", "Account #"],
+        "date_format": "%m/%d/%Y",
+        "decimal": ".",
+        "currency": "USD",
+        "account_type": "card",
+        "invert_signs": True,
+    },
+    {
+        "name": "discover",
+        "bank": "Discover",
+        "country": "US",
+        "columns": {
+            "date": "Trans. Date",
+            "value_date": "Post Date",
+            "label": "Description",
+            "amount": "Amount",
+            "category": "Category",
+        },
+        "date_format": "%m/%d/%Y",
+        "decimal": ".",
+        "currency": "USD",
+        "account_type": "card",
+        "invert_signs": True,
+    },
     {
         "name": "chase",
         "bank": "Chase",

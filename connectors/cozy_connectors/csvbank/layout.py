@@ -15,8 +15,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import charset_normalizer
-
 from cozy_connectors.csvbank.profiles import Profile, key
 from cozy_connectors.csvbank.values import AmountReader, DateReader, format_of, order_of_format
 from cozy_kernel.errors import BadInput
@@ -25,9 +23,19 @@ DELIMITERS = (";", ",", "\t", "|")
 SCAN_LINES = 60
 # Enough text to tell code pages apart; reading all of a 100 MB export would only cost time.
 SAMPLE_BYTES = 1024 * 1024
-# Bank exports from the countries covered are Western European text when not UTF-8;
-# charset-normalizer left free picks Central European code pages for short French files.
-WESTERN = ["cp1252", "latin_1", "iso8859_15", "cp850", "mac_roman"]
+# Bank exports from the countries covered are Western European text when not UTF-8: Windows'
+# and ISO code pages first; DOS and Mac ones only when the text clearly reads better in them.
+STANDARD = ("cp1252", "iso8859_15", "latin_1")
+LEGACY = ("cp850", "mac_roman")
+LEGACY_MARGIN = 4
+COMMON_LETTERS = frozenset("àâäáãçèéêëìíîïñòóôöõùúûüÿœßÀÂÄÁÃÇÈÉÊËÌÍÎÏÑÒÓÔÖÕÙÚÛÜŒ")
+# Punctuation and signs of Western text: plausible between words, not inside one.
+TYPOGRAPHY = frozenset(
+    "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00a0«»¿¡·€£°§"
+)
+APOSTROPHES = frozenset("\u2018\u2019·")
+OPENERS = frozenset("\u201a\u201e«¿¡")
+RARE_LETTERS = frozenset("ŠšŽžŸƒ")
 # The UTF-8 forms of à-ÿ, NBSP-¿ and €: seen next to invalid bytes, the file mixes encodings.
 _UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
 _CURRENCY_WORDS = frozenset({"eur", "euro", "euros", "gbp", "usd", "chf"})
@@ -54,6 +62,23 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "booking date",
         "date posted",
         "transaction date",
+        "date de comptabilisation",
+        "date comptabilisation",
+        "fecha contable",
+        "fecha movimiento",
+        "boekdatum",
+        "transactiedatum",
+        "data",
+        "data operazione",
+        "data contabile",
+        "data registrazione",
+        "data movimento",
+        "data lancamento",
+        "data operacao",
+        "data mov",
+        "trans date",
+        "belegdatum",
+        "started date",
     ),
     "value_date": (
         "date de valeur",
@@ -68,6 +93,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "wertstellung",
         "wertstellungsdatum",
         "wert",
+        "data valuta",
+        "data valor",
+        "rentedatum",
     ),
     "amount": (
         "montant",
@@ -78,6 +106,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "betrag",
         "umsatz",
         "transaction amount",
+        "bedrag",
+        "transactiebedrag",
+        "importo",
+        "montante",
+        "valor",
+        "importe movimiento",
+        "net amount",
+        "net",
     ),
     "debit": (
         "debit",
@@ -90,6 +126,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "withdrawals",
         "withdrawal",
         "debit amount",
+        "dare",
+        "addebiti",
+        "uscite",
+        "debito",
+        "debitos",
+        "saida",
+        "saidas",
+        "af",
+        "ausgang",
+        "belastung",
     ),
     "credit": (
         "credit",
@@ -102,8 +148,30 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "deposits",
         "deposit",
         "credit amount",
+        "avere",
+        "accrediti",
+        "entrate",
+        "credito",
+        "creditos",
+        "entrada",
+        "entradas",
+        "bij",
+        "eingang",
     ),
-    "direction": ("soll haben", "s h", "debit credit", "d c", "cr dr", "dr cr", "sens"),
+    "direction": (
+        "soll haben",
+        "s h",
+        "debit credit",
+        "d c",
+        "cr dr",
+        "dr cr",
+        "sens",
+        "af bij",
+        "debit credit indicator",
+        "dr cr indicator",
+        "credit debit indicator",
+        "debet credit",
+    ),
     "label": (
         "libelle",
         "libelle operation",
@@ -118,6 +186,39 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "vorgang verwendungszweck",
         "details",
         "detail",
+        "umsatztext",
+        "buchungsdetails",
+        "beschreibung",
+        "text",
+        "vorgang",
+        "zahlungsgrund",
+        "remarque",
+        "remarques",
+        "intitule",
+        "intitule operation",
+        "designation",
+        "motif",
+        "commentaire",
+        "descripcion",
+        "observaciones",
+        "concepto comun",
+        "detalle",
+        "omschrijving",
+        "mededelingen",
+        "beschrijving",
+        "naam omschrijving",
+        "descrizione",
+        "causale",
+        "descrizione operazione",
+        "dettagli",
+        "descricao",
+        "descritivo",
+        "historico",
+        "descricao do movimento",
+        "transaction details",
+        "particulars",
+        "narration",
+        "original description",
     ),
     "counterparty": (
         "beguenstigter zahlungspflichtiger",
@@ -134,11 +235,55 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "tiers",
         "merchant",
         "name",
+        "naam tegenpartij",
+        "tegenpartij",
+        "controparte",
+        "ordinante",
+        "contraparte",
+        "zahlungsempfanger",
+        "empfanger",
+        "payee name",
+        "merchant name",
+        "nom du tiers",
     ),
-    "currency": ("devise", "currency", "moneda", "divisa", "wahrung", "waehrung"),
-    "balance": ("solde", "balance", "saldo", "running bal", "running balance", "kontostand"),
-    "state": ("state", "status", "statut", "estado"),
-    "id": ("transaction id", "id transaction"),
+    "currency": (
+        "devise",
+        "currency",
+        "moneda",
+        "divisa",
+        "wahrung",
+        "waehrung",
+        "munt",
+        "moeda",
+        "currency code",
+    ),
+    "balance": (
+        "solde",
+        "balance",
+        "saldo",
+        "running bal",
+        "running balance",
+        "kontostand",
+        "saldo na mutatie",
+        "saldo contabile",
+        "saldo contabilistico",
+        "solde apres operation",
+    ),
+    "state": (
+        "state",
+        "status",
+        "statut",
+        "estado",
+        "stato",
+        "transaction status",
+    ),
+    "id": (
+        "transaction id",
+        "id transaction",
+        "transaction reference",
+        "reference number",
+        "referencia",
+    ),
     "method": (
         "type",
         "type operation",
@@ -150,10 +295,54 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "tipo de operacion",
         "movimiento",
     ),
-    "category": ("category", "categorie", "categoria", "kategorie"),
-    "fee": ("fee", "fees", "frais", "comision", "gebuhr"),
+    "category": (
+        "category",
+        "categorie",
+        "categoria",
+        "kategorie",
+        "categoria operazione",
+        "rubrique",
+    ),
+    "fee": (
+        "fee",
+        "fees",
+        "frais",
+        "comision",
+        "gebuhr",
+        "gebuehr",
+        "gebuehren",
+        "commissione",
+        "commissioni",
+        "comissao",
+        "kosten",
+        "fee amount",
+    ),
+    "account": (
+        "account name",
+        "account",
+        "account number",
+        "nom du compte",
+        "compte",
+        "numero de compte",
+        "cuenta",
+        "nombre de la cuenta",
+        "konto",
+        "kontonummer",
+        "auftragskonto",
+        "rekening",
+        "rekeningnummer",
+        "conto",
+        "numero conto",
+        "conta",
+    ),
 }
 MONEY = ("amount", "debit", "credit")
+# Word stems that name a description column in the languages covered, for headers no alias
+# lists ("Buchungstext Umsatz", "Libellé simplifié", "Descrição do movimento").
+LABEL_STEMS = re.compile(
+    r"\b(?:libell|descri|concept|verwendung|umsatztext|beschreib|omschrijv|causal|narrat"
+    r"|memo|remar|detail|intitul|hist[oó]ric|particular|purpose|wording)"
+)
 
 
 @dataclass(frozen=True)
@@ -198,12 +387,65 @@ def decode(data: bytes, where: str, forced: str | None = None) -> tuple[str, str
                 f"{where}:line {line}: bytes are not UTF-8 although the rest of the file is "
                 "(mixed encodings); re-export it or give --option encoding=NAME"
             ) from None
-    best = charset_normalizer.from_bytes(data[:SAMPLE_BYTES], cp_isolation=WESTERN).best()
-    encoding = best.encoding if best is not None else "cp1252"
+    encoding = western(data[:SAMPLE_BYTES])
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin_1"
+
+
+def western(sample: bytes) -> str:
+    """The Western European code page a non-UTF-8 export is written in.
+
+    Windows-1252 (or its ISO cousins) unless the text reads clearly better in a legacy DOS
+    (cp850) or Mac (mac_roman) code page: those put accented letters where cp1252 has
+    punctuation, so "Kontof\\x81hrung" or "Caf\\x8e" only make words in them. Statistical
+    detectors (charset-normalizer, chardet) judge a short export by too few letters and
+    picked mac_roman or cp850 for plain cp1252 files; this scores only what decides here.
+    """
+    standard = _best(STANDARD, sample)
+    legacy = _best(LEGACY, sample)
+    if legacy[1] >= standard[1] + LEGACY_MARGIN:
+        return legacy[0]
+    return standard[0]
+
+
+def _best(encodings: Sequence[str], sample: bytes) -> tuple[str, int]:
+    best, best_score = encodings[0], -(10**9)
+    for encoding in encodings:
+        try:
+            score = _plausibility(sample.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+        if score > best_score:
+            best, best_score = encoding, score
+    return best, best_score
+
+
+def _plausibility(text: str) -> int:
+    """How much the non-ASCII characters of ``text`` look like Western European writing."""
+    score = 0
+    for index, char in enumerate(text):
+        if char < "\x80":
+            continue
+        before = text[index - 1 : index]
+        if "\x80" <= char <= "\x9f":
+            score -= 5  # a C1 control character: no real text holds one
+        elif char.isalpha():
+            if char.isupper() and before.isalpha() and before.islower():
+                score -= 2  # a capital inside a word is a misread small letter
+            elif char in COMMON_LETTERS:
+                score += 2
+            elif char not in RARE_LETTERS:
+                score += 1
+        elif char in TYPOGRAPHY:
+            after = text[index + 1 : index + 2]
+            inside = before.isalpha() and after.isalpha() and char not in APOSTROPHES
+            glued = before.isalpha() and char in OPENERS
+            score += -3 if inside or glued else 1
+        else:
+            score -= 3  # box drawing, mathematical and other symbols
+    return score
 
 
 def _decode_as(data: bytes, where: str, encoding: str) -> str:
@@ -277,6 +519,12 @@ def generic(cells: Sequence[str]) -> dict[str, tuple[int, ...]]:
         found.pop("credit", None)
     if "date" not in found or not any(m in found for m in MONEY):
         return {}
+    if "label" not in found:
+        index = next(
+            (i for i, k in enumerate(keys) if i not in used and LABEL_STEMS.search(k)), None
+        )
+        if index is not None:
+            found["label"] = (index,)
     return found
 
 

@@ -60,6 +60,8 @@ _KEYS = frozenset(
         "skip_labels",
         "width",
         "literals",
+        "invert_signs",
+        "amount_includes_fee",
     }
 )
 
@@ -99,6 +101,11 @@ class Profile:
     skip_labels: tuple[str, ...] = ()
     width: int | None = None
     literals: Mapping[int, str] = field(default_factory=dict)
+    # Card issuers that list purchases as positive amounts: money out is the opposite sign.
+    invert_signs: bool = False
+    # Whether the amount column already counts the fee column (True), or the account moves
+    # by amount minus fee (False); None when the bank's layout does not say.
+    amount_includes_fee: bool | None = None
     origin: str = "built-in"
 
     @property
@@ -162,6 +169,8 @@ class Profile:
             skip_labels=_texts(data, "skip_labels", origin),
             width=width,
             literals={int(k): v for k, v in literals.items()},
+            invert_signs=_flag(data, "invert_signs", origin) or False,
+            amount_includes_fee=_flag(data, "amount_includes_fee", origin),
             origin=origin,
         )
 
@@ -186,14 +195,25 @@ class Profile:
             "skip_labels": list(self.skip_labels),
             "width": self.width,
             "literals": {str(k): v for k, v in self.literals.items()},
+            "invert_signs": self.invert_signs,
         }
-        return data | {k: v for k, v in optional.items() if v}
+        data |= {k: v for k, v in optional.items() if v}
+        if self.amount_includes_fee is not None:
+            data["amount_includes_fee"] = self.amount_includes_fee
+        return data
 
 
 def _text(data: Mapping[str, Any], name: str, origin: str) -> str | None:
     value = data.get(name)
     if value is not None and not isinstance(value, str):
         raise BadInput(f"{origin}: {name!r} must be text")
+    return value
+
+
+def _flag(data: Mapping[str, Any], name: str, origin: str) -> bool | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise BadInput(f"{origin}: {name!r} must be true or false")
     return value
 
 

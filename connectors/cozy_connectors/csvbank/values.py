@@ -37,8 +37,11 @@ _AMOUNT = re.compile(
     re.VERBOSE,
 )
 _NUMERIC_DATE = re.compile(
-    r"\s*([0-9]{1,4})([./-])([0-9]{1,2})\2([0-9]{2,4})(?:(?:\s+|T).*)?", re.DOTALL
+    r"\s*([0-9]{1,4})([./:-]|\s)([0-9]{1,2})\2([0-9]{2,4})(?:(?:\s+|T).*)?", re.DOTALL
 )
+# Year first without separators, as databases and some banks write it: 20240605, with an
+# optional time (20240605 134501, 20240605T134501, 202406051345).
+_COMPACT_DATE = re.compile(r"\s*((?:19|20)[0-9]{2})([01][0-9])([0-3][0-9])(?:[ T]?[0-9]{4,6})?\s*")
 _NAMED_DATE = re.compile(
     r"\s*([0-9]{1,2})[ .-]+([^\W\d_]{3,})\.?[ .-]+([0-9]{2,4})(?:\s.*)?", re.DOTALL
 )
@@ -190,6 +193,10 @@ class DateReader:
         return found
 
     def _read(self, raw: str) -> dt.date:
+        compact = _COMPACT_DATE.fullmatch(raw)
+        if compact is not None:
+            year, month, day = (int(g) for g in compact.groups())
+            return _date(year, month, day, raw)
         m = _NUMERIC_DATE.fullmatch(raw)
         if m is not None:
             a, _, b, c = m.groups()
@@ -207,6 +214,56 @@ class DateReader:
         if named is None:
             raise ValueError(f"{raw.strip()!r} is not a date")
         return named
+
+
+class FormatReader(DateReader):
+    """Reads dates in exactly the strptime-style format the user gave (``%Y%m%d``, ``%d.%m.%y``).
+
+    A time after the date is still ignored. ``strptime`` itself is not used: its ``%b`` knows
+    only the machine locale's month names, where the importer reads four languages.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(order_of_format(fmt))
+        self.format = fmt
+        parts: list[str] = []
+        tokens = _FORMAT_TOKEN.split(fmt)
+        codes = _FORMAT_TOKEN.findall(fmt)
+        for index, literal in enumerate(tokens):
+            parts.append(re.escape(literal).replace("\\ ", "\\s+"))
+            if index < len(codes):
+                after = tokens[index + 1]
+                glued = (index > 0 and literal == "") or (after == "" and index + 1 < len(codes))
+                parts.append(_PATTERNS[codes[index]][glued])
+        self._pattern = re.compile(r"\s*" + "".join(parts) + r"(?:(?:\s+|T).*)?", re.DOTALL)
+        self._codes = codes
+
+    def _read(self, raw: str) -> dt.date:
+        m = self._pattern.fullmatch(raw)
+        if m is None:
+            raise ValueError(f"{raw.strip()!r} is not a date written as {self.format}")
+        fields = dict(zip((c[1].lower() for c in self._codes), m.groups(), strict=True))
+        year = _year(fields["y"])
+        text = fields.get("b")
+        if text is not None:
+            key = _bare(text)
+            month = _MONTHS.get(key) or _MONTHS.get(key[:4]) or _MONTHS.get(key[:3])
+            if month is None:
+                raise ValueError(f"{raw.strip()!r}: unknown month {text!r}")
+        else:
+            month = int(fields["m"])
+        return _date(year, month, int(fields["d"]), raw)
+
+
+# Per strptime code: its pattern when separated from the next code, and when glued to it.
+_PATTERNS = {
+    "%d": ("([0-9]{1,2})", "([0-9]{2})"),
+    "%m": ("([0-9]{1,2})", "([0-9]{2})"),
+    "%Y": ("([0-9]{4})", "([0-9]{4})"),
+    "%y": ("([0-9]{2})", "([0-9]{2})"),
+    "%b": ("([^\\W\\d_]{3,})\\.?", "([^\\W\\d_]{3})"),
+    "%B": ("([^\\W\\d_]{3,})", "([^\\W\\d_]{3,})"),
+}
 
 
 def _year(text: str) -> int:
@@ -243,7 +300,7 @@ def _named(raw: str) -> dt.date | None:
 
 def looks_like_date(raw: str) -> bool:
     """Whether a cell is meant as a date (valid or not), to tell data from summary lines."""
-    if _NUMERIC_DATE.fullmatch(raw):
+    if _NUMERIC_DATE.fullmatch(raw) or _COMPACT_DATE.fullmatch(raw):
         return True
     m = _NAMED_DATE.fullmatch(raw) or _NAMED_DATE_US.fullmatch(raw)
     if m is None:
@@ -265,6 +322,8 @@ def order_of_format(fmt: str) -> str:
 
 def format_of(order: str, sample: str) -> str:
     """A strptime-style format for ``order`` shaped like ``sample``, for saved profiles."""
+    if _COMPACT_DATE.fullmatch(sample):
+        return "%Y%m%d"
     m = _NUMERIC_DATE.fullmatch(sample)
     if m is None:
         return {"dmy": "%d %b %Y", "mdy": "%b %d, %Y", "ymd": "%Y %b %d"}[order]
@@ -291,6 +350,9 @@ class OrderVote:
         if self.order is not None or raw in self._seen:
             return
         self._seen.add(raw)
+        if _COMPACT_DATE.fullmatch(raw):
+            self.order = "ymd"
+            return
         m = _NUMERIC_DATE.fullmatch(raw)
         if m is None:
             return
