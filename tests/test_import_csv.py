@@ -214,6 +214,44 @@ GOLDEN: dict[str, tuple[str | None, str, dict[str, object], list[tuple]]] = {
             ("2024-06-05", "-23.45", "GBP", True, "Uber Eats"),
         ],
     ),
+    # ING Netherlands: year-first dates without separators, positive amounts signed by the
+    # "Af Bij" column, the account's IBAN in its own column, the currency in a header.
+    "nl_ing.csv": (
+        None,
+        "csv:nl20ingb0001234567",
+        {"currency": "EUR", "iban": "NL20INGB0001234567"},
+        [
+            ("2024-06-03", "-23.45", "EUR", False, "Albert Heijn 1234 AMSTERDAM"),
+            ("2024-06-04", "2850.00", "EUR", False, "Werkgever B.V."),
+            ("2024-06-05", "-89.00", "EUR", False, "Vattenfall Klantenservice N.V."),
+            ("2024-06-05", "-4.50", "EUR", False, "Café 't Smalle AMSTERDAM"),
+            ("2024-06-06", "-4.50", "EUR", False, "Café 't Smalle AMSTERDAM"),
+        ],
+    ),
+    # Swedbank (Baltics): quotes inside quoted fields are not doubled; balance and turnover
+    # rows are no transactions; D/K says the direction.
+    "lv_swedbank.csv": (
+        None,
+        "csv:swedbank",
+        {"currency": "EUR", "iban": "LV87HABA0551012345678", "institution": "Swedbank"},
+        [
+            ("2024-06-03", "-23.45", "EUR", False, 'Pirkums SIA "Rimi Latvia" Rīga 03.06.2024'),
+            ("2024-06-04", "-41.20", "EUR", False, 'Rēķins Nr. 123 "Elektrība" jūnijs'),
+            ("2024-06-05", "1800.00", "EUR", False, "Alga par maiju"),
+        ],
+    ),
+    # American Express (US): purchases are positive, payments and returns negative.
+    "us_amex.csv": (
+        None,
+        "csv:american-express",
+        {"currency": "USD", "type": "card", "institution": "American Express"},
+        [
+            ("2024-06-03", "-84.12", "USD", False, "WHOLEFDS SFO 10234 SAN FRANCISCO CA"),
+            ("2024-06-04", "-6.50", "USD", False, "BLUE BOTTLE COFFEE OAKLAND CA"),
+            ("2024-06-05", "500.00", "USD", False, "AUTOPAY PAYMENT - THANK YOU"),
+            ("2024-06-07", "23.99", "USD", False, "AMAZON.COM*2K4LM AMZN.COM/BILL WA"),
+        ],
+    ),
     "de_deutsche_bank.csv": (
         None,
         "csv:deutsche-bank",

@@ -53,7 +53,19 @@ OPTIONS = (
     "save_profile",
 )
 SUMMARY_WORDS = frozenset(
-    {"solde", "soldes", "total", "totaux", "totales", "saldo", "kontostand", "balance", "summe"}
+    {
+        "solde",
+        "soldes",
+        "total",
+        "totaux",
+        "totales",
+        "saldo",
+        "kontostand",
+        "balance",
+        "summe",
+        "turnover",
+        "totale",
+    }
 )
 PENDING = frozenset({"pending", "en attente", "a venir", "pendiente", "vorgemerkt", "authorised"})
 SKIPPED = frozenset({"declined", "reverted", "failed", "cancelled", "canceled", "rejected"})
@@ -62,7 +74,8 @@ SKIPPED = frozenset({"declined", "reverted", "failed", "cancelled", "canceled", 
 TYPE_DEBIT = frozenset({"debit", "dr", "debito", "debet", "af", "soll", "cargo", "addebito"})
 TYPE_CREDIT = frozenset({"credit", "cr", "credito", "bij", "haben", "abono", "accredito"})
 DEBIT_MARKS = TYPE_DEBIT | {"s", "d", "db", "debe", "-"}
-CREDIT_MARKS = TYPE_CREDIT | {"h", "c", "haber", "+"}
+# "K" is credit in the Baltic banks' exports (kredīts, kreditas, kreedit).
+CREDIT_MARKS = TYPE_CREDIT | {"h", "c", "k", "haber", "+"}
 # Words of card purchases in labels, in the profiles' languages.
 CARD_WORDS = re.compile(
     r"\b(?:card|carte|cb|tarjeta|karte|kartenzahlung|pos|purchase|achat|compra|acquisto"
@@ -380,6 +393,9 @@ class _Reading:
         self.order = opts.date_order or (order_of_format(fmt) if fmt else None)
         self.decimal = opts.decimal or (profile.decimal if profile else None)
         self.currency = opts.currency or (profile.currency if profile else None)
+        if self.currency is None:
+            money = (n for f in MONEY_FIELDS for n in found.names.get(f, ()))
+            self.currency = layouts.header_currency(money)
         self.account_id, self.account_name = self._account()
         self.invert = opts.invert_signs
         if self.invert is None and profile is not None and profile.invert_signs:
@@ -705,7 +721,7 @@ class _State:
             if state_i is not None:
                 state = key(row[state_i])
                 if state in skip_words:
-                    return f"{state_name} {row[state_i].strip()}: no money moved"
+                    return f"{state_name} {row[state_i].strip()!r} is one the profile leaves out"
                 pending = state in pending_words
             if amount_i is not None:
                 raw = row[amount_i]

@@ -209,6 +209,31 @@ BANKS: tuple[dict[str, Any], ...] = (
         "pending": ["PENDING"],
         "skip": ["REVERTED", "DECLINED", "FAILED"],
     },
+    # Baltics
+    {
+        "name": "swedbank",
+        "bank": "Swedbank",
+        "country": "LV",
+        # Row type 20 is a transaction; 10 and 86 are the opening and closing balances, 82 the
+        # period's turnover and 900 accrued interest, none of them a movement to keep.
+        "columns": {
+            "account": "Client account",
+            "state": "Row type",
+            "date": "Date",
+            "counterparty": "Beneficiary/Payer",
+            "label": "Details",
+            "amount": "Amount",
+            "currency": "Currency",
+            "direction": "Debit/Credit",
+            "id": "Transfer reference",
+            "method": "Transaction type",
+        },
+        "date_format": "%d.%m.%Y",
+        "decimal": ",",
+        "delimiter": ";",
+        "account_type": "checking",
+        "skip": ["10", "82", "86", "900"],
+    },
     # Germany
     {
         "name": "deutsche-bank",

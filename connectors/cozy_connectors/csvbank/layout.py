@@ -33,12 +33,15 @@ COMMON_LETTERS = frozenset("àâäáãçèéêëìíîïñòóôöõùúûüÿœ
 TYPOGRAPHY = frozenset(
     "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00a0«»¿¡·€£°§"
 )
+ONE_LETTER_WORDS = frozenset("àÀèéóòúÉ")
 APOSTROPHES = frozenset("\u2018\u2019·")
 OPENERS = frozenset("\u201a\u201e«¿¡")
 RARE_LETTERS = frozenset("ŠšŽžŸƒ")
 # The UTF-8 forms of à-ÿ, NBSP-¿ and €: seen next to invalid bytes, the file mixes encodings.
 _UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
-_CURRENCY_WORDS = frozenset({"eur", "euro", "euros", "gbp", "usd", "chf"})
+_CURRENCY_WORDS = {
+    "eur": "EUR", "euro": "EUR", "euros": "EUR", "gbp": "GBP", "usd": "USD", "chf": "CHF"
+}  # fmt: skip
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "date": (
@@ -186,6 +189,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "vorgang verwendungszweck",
         "details",
         "detail",
+        "naam omschrijving",
+        "omschrijving",
         "umsatztext",
         "buchungsdetails",
         "beschreibung",
@@ -203,10 +208,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "observaciones",
         "concepto comun",
         "detalle",
-        "omschrijving",
         "mededelingen",
         "beschrijving",
-        "naam omschrijving",
         "descrizione",
         "causale",
         "descrizione operazione",
@@ -230,6 +233,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "payee",
         "counterparty",
         "beneficiary",
+        "beneficiary payer",
+        "payer beneficiary",
+        "receiver payer",
         "beneficiaire",
         "beneficiario",
         "tiers",
@@ -294,6 +300,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "tipo",
         "tipo de operacion",
         "movimiento",
+        "mutatiesoort",
+        "tipo movimento",
     ),
     "category": (
         "category",
@@ -319,6 +327,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     ),
     "account": (
         "account name",
+        "client account",
         "account",
         "account number",
         "nom du compte",
@@ -432,8 +441,11 @@ def _plausibility(text: str) -> int:
         if "\x80" <= char <= "\x9f":
             score -= 5  # a C1 control character: no real text holds one
         elif char.isalpha():
+            alone = not before.isalpha() and not text[index + 1 : index + 2].isalpha()
             if char.isupper() and before.isalpha() and before.islower():
                 score -= 2  # a capital inside a word is a misread small letter
+            elif alone and char not in ONE_LETTER_WORDS:
+                score -= 1  # "2 Û": a lone accented letter is a misread sign
             elif char in COMMON_LETTERS:
                 score += 2
             elif char not in RARE_LETTERS:
@@ -500,6 +512,15 @@ def column_key(name: str) -> str:
         if len(words) > 1 and words[-1] in {"en", "in"}:
             words.pop()
     return " ".join(words)
+
+
+def header_currency(names: Iterable[str]) -> str | None:
+    """The currency a money column's header names: "Bedrag (EUR)", "Débit euros"."""
+    for name in names:
+        words = key(name).split()
+        if len(words) > 1 and words[-1] in _CURRENCY_WORDS:
+            return _CURRENCY_WORDS[words[-1]]
+    return None
 
 
 def generic(cells: Sequence[str]) -> dict[str, tuple[int, ...]]:
