@@ -1,4 +1,4 @@
-"""ISO 20022 camt.053/052: six countries' banks, versions, batches, reversals, bad files."""
+"""ISO 20022 camt.053/052: six countries' banks, versions, batches, balances, bad rows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import cozy_kernel as cozy
 from cozy_connectors.camt import CamtImporter
-from cozy_kernel.connector import Record, Rejected
+from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput
 from cozy_kernel.importer import Statement, assign_ids
 from cozy_kernel.schemas import BUILTIN
@@ -157,7 +157,33 @@ AT_053 = [
      "Auszahlung Bankomat 29.03. 18:22 Mariahilfer Straße 77 Wien", None),
 ]  # fmt: skip
 
+DE_V01 = [
+    ("2024051400001101", "2024-05-14", "2024-05-14", "-45.90", "direct_debit",
+     "FOLGELASTSCHRIFT Rechnung 05/2024 Kundennr 4711", "Telekom Deutschland GmbH"),
+    ("2024051400001102", "2024-05-14", "2024-05-14", "2312.77", "transfer",
+     "GEHALT/RENTE Gehalt Mai 2024 Personalnr. 0815", "Robert Bosch GmbH"),
+    ("2024051400001103/1", "2024-05-14", "2024-05-14", "-100.00", "transfer",
+     "SAMMELUEBERWEISUNG Grundsteuer 2. Quartal 2024 Kassenzeichen 1234.5678",
+     "Landeshauptstadt Stuttgart"),
+    ("2024051400001103/2", "2024-05-14", "2024-05-14", "-50.00", "transfer",
+     "SAMMELUEBERWEISUNG Unterrichtsgebühr Mai 2024", "Stuttgarter Musikschule e.V."),
+    ("2024051400001104", "2024-05-14", "2024-05-14", "-23.80", "card",
+     "KARTENZAHLUNG girocard REWE Markt Stuttgart-West 14.05. 12:31", None),
+]  # fmt: skip
+CH_ZKB = [
+    ("ZKB2404020001", "2024-04-02", "2024-04-02", "-1850.00", "transfer",
+     "Dauerauftrag Miete April 2024 Whg. 3.1", "Wohnbaugenossenschaft Sonnenhalde"),
+    ("ZKB2404250002", "2024-04-25", "2024-04-25", "7450.00", "transfer",
+     "Gutschrift Lohn April 2024", "Muster Informatik AG"),
+    ("ZKB2404290003", "2024-04-29", "2024-04-27", "-132.60", "card",
+     "Debitkarte Migros Zürich HB 27.04.2024", None),
+    ("ZKB2404300004", "2024-04-30", "2024-04-30", "-12.00", "fee",
+     "Kontoführungsgebühr April 2024", None),
+]  # fmt: skip
+
 DE_ID = "camt:DE87701500001002345678"
+DE_V01_ID = "camt:DE44600901000123456789"
+ZKB_ID = "camt:CH9300700110001234567"
 CH_CHF, CH_EUR = "camt:CH4509000000154321874", "camt:CH5609000000916543214"
 FR_ID = "camt:FR1430003012340005123456789"
 AT_ID = "camt:AT242011182971234567"
@@ -204,9 +230,24 @@ GOLDEN = {
         [(AT_ID, "s Komfort Konto", "EUR", "checking", "1780.30", "2024-03-29", ERSTE)],
         {AT_ID: AT_053},
     ),
+    # The 2006 version: V01 message name, Tp/Cd balances, TxDtls right under Ntry.
+    "de_volksbank_camt052_v01.xml": (
+        [(DE_V01_ID, "VOBADESS 6789", "EUR", "checking", "3991.07", "2024-05-14",
+          "Volksbank Stuttgart eG")],
+        {DE_V01_ID: DE_V01},
+    ),
+    # The booked closing balance of 30 April, not the available ones dated in May.
+    "ch_zkb_camt053_v04_forward_balances.xml": (
+        [(ZKB_ID, "Privatkonto Muster", "CHF", None, "10575.75", "2024-04-30",
+          "Zürcher Kantonalbank")],
+        {ZKB_ID: CH_ZKB},
+    ),
 }  # fmt: skip
-CURRENCY = {CH_CHF: "CHF", "camt:SE7160000000000123456789": "SEK"}
-PENDING = {"ER240328KT004711", "ER240328KT004712"}  # only in the intraday report
+CURRENCY = {CH_CHF: "CHF", ZKB_ID: "CHF", "camt:SE7160000000000123456789": "SEK"}
+PENDING = {  # bank ids of the rows still pending, per fixture
+    "at_erste_camt052_v08_intraday.xml": {"ER240328KT004711", "ER240328KT004712"},
+    "de_volksbank_camt052_v01.xml": {"2024051400001104"},
+}
 
 
 def _nan_to_none(value: object) -> object:
@@ -260,17 +301,27 @@ def import_ok(*names: str, account: str | None = None) -> dict:
     return report["runs"][0]["collections"]["bank.transactions"]
 
 
-def parse(data: bytes, account: str | None = None) -> list[Record | Rejected]:
+def parse(data: bytes, account: str | None = None) -> list[Record | Rejected | Skipped]:
     return list(CamtImporter({}).parse(Statement(Path("inline.xml"), data, account)))
 
 
-def rows_of(items: list[Record | Rejected]) -> list[dict]:
+def census(data: bytes) -> int:
+    return CamtImporter({}).census(Statement(Path("inline.xml"), data))
+
+
+def accounted(items: list[Record | Rejected | Skipped]) -> int:
+    """The data rows parse accounted for: transactions, rejected and skipped rows."""
+    return len(rows_of(items)) + sum(isinstance(i, Rejected | Skipped) for i in items)
+
+
+def rows_of(items: list[Record | Rejected | Skipped]) -> list[dict]:
     return [i.data for i in items if isinstance(i, Record) and i.collection == "bank.transactions"]
 
 
 def camt(entries: str, *, ns: str = NS53, account: str = "", balances: str = "") -> bytes:
     """A minimal statement around ``entries``; camt.052 when the namespace says so."""
     message, kind = ("BkToCstmrAcctRpt", "Rpt") if "camt.052" in ns else ("BkToCstmrStmt", "Stmt")
+    message += "V01" if ns.endswith(".001.01") else ""
     account = account or "<Id><IBAN>DE87701500001002345678</IBAN></Id><Ccy>EUR</Ccy>"
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><Document xmlns="{ns}"><{message}><GrpHdr>'
@@ -313,7 +364,7 @@ def test_each_fixture_imports_exactly_these_rows(home: Path, name: str) -> None:
     frame = cozy.frame("bank.transactions")
     for r in frame.itertuples():
         assert r.currency == CURRENCY.get(r.account_id, "EUR")
-        assert r.pending == (name.startswith("at_erste_camt052") and r.id.split(":")[-1] in PENDING)
+        assert r.pending == (r.id.split(":")[-1] in PENDING.get(name, set()))
         assert isinstance(r.amount, Decimal)
 
 
@@ -477,12 +528,6 @@ def test_accounts_other_ids_names_and_balance_choice() -> None:
         "<Svcr><FinInstnId><BICFI>RAIFCH22XXX</BICFI></FinInstnId></Svcr>"
     )
 
-    def bal(code: str, amount: str, cd: str, day: str) -> str:
-        return (
-            f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy='CHF'>{amount}</Amt>"
-            f"<CdtDbtInd>{cd}</CdtDbtInd><Dt><Dt>{day}</Dt></Dt></Bal>"
-        )
-
     balances = bal("CLAV", "900.00", "CRDT", "2024-03-04") + bal(
         "ITBD", "75.10", "DBIT", "2024-03-04"
     )
@@ -496,10 +541,156 @@ def test_accounts_other_ids_names_and_balance_choice() -> None:
     assert rows_of(items)[0]["account_id"] == "camt:0012-345678-01"
 
 
+def bal(code: str, amount: str, cd: str, day: str, *, v01: bool = False) -> str:
+    """A balance; the 2006 versions write its type as ``Tp/Cd``."""
+    tp = f"<Cd>{code}</Cd>" if v01 else f"<CdOrPrtry><Cd>{code}</Cd></CdOrPrtry>"
+    return (
+        f"<Bal><Tp>{tp}</Tp><Amt Ccy='CHF'>{amount}</Amt>"
+        f"<CdtDbtInd>{cd}</CdtDbtInd><Dt><Dt>{day}</Dt></Dt></Bal>"
+    )
+
+
+NS52 = "urn:iso:std:iso:20022:tech:xsd:camt.052.001.02"
+
+
+@pytest.mark.parametrize(
+    ("ns", "balances", "expected"),
+    [
+        # A statement's closing booked balance, whatever later available ones say.
+        (NS53, [("CLBD", "100.00", "CRDT", "2024-03-04"), ("CLAV", "900.00", "CRDT", "2024-03-06"),
+                ("FWAV", "800.00", "CRDT", "2024-03-08")], ("100.00", "2024-03-04")),
+        (NS53, [("FWAV", "800.00", "CRDT", "2024-03-08"), ("CLBD", "100.00", "CRDT", "2024-03-04"),
+                ("OPBD", "40.00", "CRDT", "2024-03-01")], ("100.00", "2024-03-04")),
+        # An intraday report: the interim booked balance is newer than yesterday's close.
+        (NS52, [("CLBD", "50.00", "CRDT", "2024-03-03"), ("ITBD", "75.10", "DBIT", "2024-03-04"),
+                ("ITAV", "924.90", "CRDT", "2024-03-04")], ("-75.10", "2024-03-04")),
+        (NS52, [("PRCD", "60.00", "CRDT", "2024-03-03"), ("ITAV", "90.00", "CRDT", "2024-03-04")],
+         ("60.00", "2024-03-03")),
+        # Same type and date: the closing one outranks the interim one.
+        (NS52, [("ITBD", "1.00", "CRDT", "2024-03-04"), ("CLBD", "2.00", "CRDT", "2024-03-04")],
+         ("2.00", "2024-03-04")),
+        # With no booked balance at all, the available one; a forward one never.
+        (NS53, [("CLAV", "900.00", "CRDT", "2024-03-04")], ("900.00", "2024-03-04")),
+        (NS53, [("FWAV", "800.00", "CRDT", "2024-03-08"), ("OPBD", "40.00", "CRDT", "2024-03-01")],
+         None),
+        # A booked balance that cannot be read leaves the balance unset, not a weaker one.
+        (NS53, [("CLBD", "1,00", "CRDT", "2024-03-04"), ("CLAV", "900.00", "CRDT", "2024-03-04")],
+         None),
+        # The 2006 versions' Tp/Cd.
+        ("urn:iso:std:iso:20022:tech:xsd:camt.052.001.01",
+         [("PRCD", "60.00", "CRDT", "2024-03-03"), ("ITBD", "70.00", "CRDT", "2024-03-04")],
+         ("70.00", "2024-03-04")),
+    ],
+)  # fmt: skip
+def test_the_account_balance_is_the_latest_booked_one(
+    ns: str, balances: list[tuple[str, str, str, str]], expected: tuple[str, str] | None
+) -> None:
+    v01 = ns.endswith(".001.01")
+    data = camt(ntry(), ns=ns, balances="".join(bal(*b, v01=v01) for b in balances))
+    items = parse(data)
+    (acct,) = [i.data for i in items if isinstance(i, Record) and i.collection == "bank.accounts"]
+    got = acct.get("balance"), acct.get("balance_date")
+    assert got == ((Decimal(expected[0]), dt.date.fromisoformat(expected[1])) if expected
+                   else (None, None))  # fmt: skip
+    assert len(rows_of(items)) == 1  # the entry is imported whatever the balances
+
+
+def batch(*amounts: str, cd: str = "DBIT", wrapped: bool = True) -> str:
+    """An entry's transactions, one per amount ("" for none), in ``NtryDtls`` unless the
+    2006 versions' shape (right under ``Ntry``) is asked for."""
+    txs = ""
+    for number, amount in enumerate(amounts, start=1):
+        own = f'<Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>{cd}</CdtDbtInd>' if amount else ""
+        txs += f"<TxDtls>{own}<RmtInf><Ustrd>Rechnung {number}</Ustrd></RmtInf></TxDtls>"
+    return f"<NtryDtls>{txs}</NtryDtls>" if wrapped else txs
+
+
+def test_half_broken_file_imports_the_good_rows_and_names_each_rejected_one(
+    home: Path, tmp_path: Path
+) -> None:
+    # Given a statement where every other row is broken, a batch of two among them
+    entries = [
+        ntry("10.00", info="Bäckerei"),
+        ntry("12,50", info="bad amount"),
+        ntry("11.00", info="Kiosk"),
+        ntry(booked="<BookgDt><Dt>2024-02-30</Dt></BookgDt>", info="bad date"),
+        ntry("30.00", ref="<AcctSvcrRef>B-1</AcctSvcrRef>", details=batch("10.00", "20.00")),
+        ntry("30.00", cd="CRED", details=batch("10.00", "20.00")),
+        ntry("13.00", info="Apotheke"),
+        ntry(status="<Sts>DONE</Sts>"),
+    ]
+    path = tmp_path / "half.xml"
+    path.write_bytes(camt("".join(entries)))
+    # When it is imported through the core
+    report = cozy.import_files([path], grant=True, home=home)
+    # Then the good rows are in, and each broken one is named with its file and element
+    assert report["rows"][str(path)] == {"rows": 10, "read": 5, "rejected": 5, "skipped": 0}
+    assert report["runs"][0]["rejected"] == [
+        f"{path}:Stmt[1]/Ntry[2]/Amt: amount '12,50' is not an unsigned decimal like 1234.56",
+        f"{path}:Stmt[1]/Ntry[4]/BookgDt/Dt: '2024-02-30' is not an ISO date",
+        f"{path}:Stmt[1]/Ntry[6]/CdtDbtInd: CdtDbtInd 'CRED' is neither CRDT nor DBIT",
+        f"{path}:Stmt[1]/Ntry[6]/NtryDtls/TxDtls[2]: part of the refused entry Stmt[1]/Ntry[6]",
+        f"{path}:Stmt[1]/Ntry[8]/Sts: status 'DONE' is not BOOK, PDNG, INFO or FUTR",
+    ]
+    stored = sorted(cozy.frame("bank.transactions", home=home)["amount"])
+    assert stored == [Decimal(a) for a in ("-20.00", "-13.00", "-11.00", "-10.00", "-10.00")]
+
+
+def test_one_bad_amount_in_a_bank_statement_costs_that_row_only(
+    granted: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "one_bad_amount.xml"
+    path.write_bytes(_utf8_fixture().replace(">47.83<", ">47,83<").encode())
+    result = run_cozy(granted, "import", str(path))
+    assert result.code == 0, result.err
+    assert "camt: 7 added, 0 updated, 0 unchanged, 1 rejected, 0 skipped" in result.out
+    assert (
+        f"  rejected: {path}:Stmt[1]/Ntry[3]/Amt: amount '47,83' is not an unsigned decimal"
+        in result.out
+    )
+    assert transactions(DE_ID) == sorted((r for r in DE if r[3] != "-47.83"), key=_order)
+
+
+def test_a_statement_whose_account_cannot_be_read_rejects_each_of_its_rows() -> None:
+    data = camt(ntry() + ntry("30.00", details=batch("10.00", "20.00")), account="<Ccy>EUR</Ccy>")
+    items = parse(data)
+    reason = "the account has neither an IBAN nor another id (Stmt[1]/Acct/Id)"
+    assert items == [
+        Rejected(reason, "Stmt[1]/Ntry[1]"),
+        Rejected(reason, "Stmt[1]/Ntry[2]"),
+        Rejected(reason, "Stmt[1]/Ntry[2]/NtryDtls/TxDtls[2]"),
+    ]
+    assert census(data) == 3
+
+
+def test_a_batch_that_cannot_be_split_is_one_row_and_its_other_transactions_are_skipped(
+    home: Path,
+) -> None:
+    path = FIXTURES / "nl_ing_camt053_v02.xml"
+    report = cozy.import_files([path], grant=True, home=home)
+    assert report["rows"][str(path)] == {"rows": 8, "read": 7, "rejected": 0, "skipped": 1}
+    assert report["runs"][0]["skipped"] == [
+        f"{path}:Stmt[1]/Ntry[4]/NtryDtls/TxDtls[2]: part of the batch Stmt[1]/Ntry[4], imported "
+        "as one row for its total (its transactions carry no amounts that add up to it)"
+    ]
+    # The 2006 versions put TxDtls right under the entry: counted and skipped the same way
+    v01 = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.01"
+    data = camt(ntry("30.00", details=batch("", "", wrapped=False)), ns=v01)
+    items = parse(data)
+    assert [i.source for i in items if isinstance(i, Skipped)] == ["Stmt[1]/Ntry[1]/TxDtls[2]"]
+    assert accounted(items) == census(data) == 2
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_census_counts_exactly_the_rows_parse_accounts_for(name: str) -> None:
+    data = (FIXTURES / name).read_bytes()
+    assert accounted(parse(data)) == census(data) > 0
+
+
 @pytest.mark.parametrize(
     "ns",
-    [f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{v:02d}" for v in range(2, 11)]
-    + [f"urn:iso:std:iso:20022:tech:xsd:camt.052.001.{v:02d}" for v in range(2, 9)]
+    [f"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{v:02d}" for v in range(1, 11)]
+    + [f"urn:iso:std:iso:20022:tech:xsd:camt.052.001.{v:02d}" for v in range(1, 9)]
     + [""],
 )
 def test_every_version_reads_the_same(ns: str) -> None:
@@ -599,10 +790,11 @@ BAD_FILES = {
     "garbage.xml": (bytes(range(256)) * 8, ("--importer", "camt"), "unreadable XML: "),
     "wrong_encoding.xml": (_utf8_fixture().encode("latin-1"), (),
                            "invalid token): line 28, column 27"),
-    "one_bad_amount.xml": (
-        _utf8_fixture().replace(">47.83<", ">47,83<").encode(),
+    "every_amount_bad.xml": (
+        re.sub(r'(<Ntry>\s*<Amt Ccy="EUR">\d+)\.', r"\1,", _utf8_fixture()).encode(),
         (),
-        "one_bad_amount.xml:Stmt[1]/Ntry[3]/Amt: amount '47,83' is not an unsigned decimal",
+        "every_amount_bad.xml:Stmt[1]/Ntry[1]/Amt: amount '1150,00' is not an unsigned decimal "
+        "like 1234.56 (and the 6 other rows); no row of this file could be read",
     ),
     "bomb.xml": ((FIXTURES / "bomb_billion_laughs.xml").read_bytes(), ("--importer", "camt"),
                  "declares a DTD"),
@@ -678,7 +870,8 @@ def _parse_only_yields_valid_items(data: bytes) -> None:
     except BadInput as exc:
         assert "\n" not in str(exc)
         return
-    assert all(isinstance(item, Record | Rejected) for item in items)
+    assert all(isinstance(item, Record | Rejected | Skipped) for item in items)
+    assert accounted(items) == census(data)
     for record in assign_ids([i for i in items if isinstance(i, Record)]):
         ENCODERS[record.collection](record.data)  # every record fits its schema
 

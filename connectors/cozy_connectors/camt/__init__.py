@@ -6,6 +6,21 @@ goes through ``defusedxml`` with DTDs refused: a camt document never needs one, 
 it stops entity bombs and external fetches before anything is expanded. Only the mapping of
 elements to rows is written here: the Python camt readers on PyPI are 0.0.x pre-releases.
 
+camt.052.001.01 and camt.053.001.01, the 2006 versions some German banks still send, differ
+in places: the message element carries its version (``BkToCstmrAcctRptV01``), a balance type
+is ``Tp/Cd`` rather than ``Tp/CdOrPrtry/Cd``, ``TxDtls`` sit right under ``Ntry`` without
+``NtryDtls``, and an account may be a ``PrtryAcct``. Both shapes are read.
+
+The account's balance is the booked one (``CLBD``, in an intraday report ``ITBD``, else the
+``PRCD`` a report starts from), the latest such date winning: an available balance (``CLAV``)
+is used only when the file gives no booked balance, and a forward one (``FWAV``) never, as
+either includes money not yet booked and is often dated days after the closing balance.
+
+Each transaction of an entry (each ``TxDtls``, or the entry itself when it has none) is a
+data row, which :meth:`CamtImporter.census` counts apart from the reading. A batch whose
+transactions carry amounts adding up to its total is split into them; any other batch is one
+row for its total, and its other transactions are reported as skipped, not silently merged.
+
 Signs follow the ISO usage rule: ``CdtDbtInd`` is the direction of the entry itself, and
 ``RvslInd`` says the entry undoes an earlier one of the opposite direction. A reversal
 therefore keeps its sign but flips which related party is the counterparty: a returned
@@ -19,7 +34,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, ParseError
@@ -27,13 +42,15 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DTDForbidden
 
-from cozy_kernel.connector import Manifest, Record, Rejected
+from cozy_kernel.connector import Manifest, Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput
 from cozy_kernel.importer import FileImporter, Statement
 from cozy_kernel.schemas import money_to_minor
 
-# Message element -> (statement element, message number its namespace must carry).
+# Message element -> (statement element, message number its namespace must carry); the 2006
+# versions (.001.01) add their version to the element name.
 _MESSAGES = {"BkToCstmrStmt": ("Stmt", "053"), "BkToCstmrAcctRpt": ("Rpt", "052")}
+_VERSIONED = re.compile(r"(BkToCstmr(?:Stmt|AcctRpt))(?:V01)?")
 _NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.(05[23])\.\d{3}\.\d{2}")
 _XML_ERRORS = (ParseError, ValueError, LookupError)  # defusedxml's refusals are ValueErrors
 _HEAD_ELEMENTS = 200  # the message element follows the root, or a business application header
@@ -45,8 +62,9 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _SEQUENCE_NUMBER = re.compile(r"[0-9]{1,6}")
 _PLACEHOLDERS = frozenset({"NONREF", "NOTPROVIDED", "NOT PROVIDED", "NONE"})
 
-# Balance types that can stand for "booked balance on a date", best first.
-_BALANCES = {"CLBD": 3, "ITBD": 2, "CLAV": 1}
+# Balance types that can stand for the account's balance on their date: (booked, rank).
+# A booked balance always beats an available one, whatever their dates; then the latest.
+_BALANCES = {"CLBD": (1, 3), "ITBD": (1, 2), "PRCD": (1, 1), "CLAV": (0, 0)}
 _STATUSES = {"BOOK": False, "PDNG": True, "INFO": True, "FUTR": True}
 _ACCOUNT_TYPES = {"CACC": "checking", "SLRY": "checking", "TRAN": "checking",
                   "SVGS": "savings", "LLSV": "savings", "LOAN": "loan"}  # fmt: skip
@@ -77,10 +95,10 @@ def _local(tag: object) -> str:
 
 def _message(tag: object) -> str | None:
     """The statement element name if ``tag`` is a camt.053/052 message element."""
-    local = _local(tag)
-    if local not in _MESSAGES or not isinstance(tag, str):
+    versioned = _VERSIONED.fullmatch(_local(tag))
+    if versioned is None or not isinstance(tag, str):
         return None
-    kind, number = _MESSAGES[local]
+    kind, number = _MESSAGES[versioned.group(1)]
     namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
     match = _NAMESPACE.fullmatch(namespace)
     if namespace and (match is None or match.group(1) != number):
@@ -99,6 +117,23 @@ def _child(el: Element | None, path: str) -> Element | None:
 def _first(el: Element, paths: tuple[str, ...]) -> Element | None:
     """The first of ``paths`` present; never ``a or b``, as a childless Element is falsy."""
     return next((found for p in paths if (found := _child(el, p)) is not None), None)
+
+
+def _first_text(el: Element | None, paths: tuple[str, ...]) -> str | None:
+    return next((text for p in paths if (text := _text(el, p)) is not None), None)
+
+
+def _details(entry: Element, where: str) -> list[tuple[Element, str]]:
+    """An entry's transactions with their paths: in ``NtryDtls``, or right under the entry
+    in the 2006 versions."""
+    groups = _children(entry, "NtryDtls")
+    found = []
+    for number, group in enumerate(groups, start=1):
+        prefix = f"{where}/NtryDtls" + (f"[{number}]" if len(groups) > 1 else "")
+        txs = _children(group, "TxDtls")
+        found += [(tx, f"{prefix}/TxDtls[{i}]") for i, tx in enumerate(txs, start=1)]
+    txs = _children(entry, "TxDtls")
+    return found + [(tx, f"{where}/TxDtls[{i}]") for i, tx in enumerate(txs, start=1)]
 
 
 def _children(el: Element | None, name: str) -> list[Element]:
@@ -219,6 +254,17 @@ def _load(statement: Statement) -> Element:
     return root
 
 
+@dataclass(frozen=True, order=True)
+class _Balance:
+    """A candidate for the account's balance; the greatest wins (see the module's docstring)."""
+
+    booked: int
+    date: dt.date
+    rank: int
+    order: int  # of its statement in the file: the later one, for two of one type and date
+    amount: Decimal = field(compare=False)
+
+
 @dataclass
 class _Account:
     id: str
@@ -227,14 +273,14 @@ class _Account:
     iban: str | None
     type: str | None
     institution: str | None
-    balance: tuple[dt.date, int, int, Decimal] | None = None  # date, rank, order: latest wins
+    balance: _Balance | None = None
 
     def record(self) -> Record:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "currency": self.currency}
         optional = {"iban": self.iban, "type": self.type, "institution": self.institution}
         data.update({k: v for k, v in optional.items() if v is not None})
         if self.balance is not None:
-            data["balance_date"], data["balance"] = self.balance[0], self.balance[3]
+            data["balance_date"], data["balance"] = self.balance.date, self.balance.amount
         return Record("bank.accounts", data)
 
 
@@ -276,13 +322,13 @@ class _Entry:
 
 
 class _Reader:
-    """Reads one document into accounts and transactions, collecting what it must reject."""
+    """Reads one document into accounts and transactions, with the rows it rejects or skips."""
 
     def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self.accounts: dict[str, _Account] = {}
         self.transactions: list[_Transaction] = []
-        self.rejected: list[Rejected] = []
+        self.refused: list[Rejected | Skipped] = []
 
     def read(self, root: Element) -> None:
         messages = [el for el in root.iter() if _message(el.tag) is not None]
@@ -297,16 +343,24 @@ class _Reader:
             created = _text(message, "GrpHdr/CreDtTm")
             for report in _children(message, kind):
                 count += 1
-                try:
-                    self.report(report, count, created)
-                except _Invalid as exc:
-                    self.rejected.append(Rejected(exc.reason, exc.source))
+                self.report(report, count, created)
         if count == 0:
             raise BadInput(f"{self.statement.path}: holds no statement or report")
 
     def report(self, report: Element, number: int, created: str | None) -> None:
         source = f"{_local(report.tag)}[{number}]"
-        account = self.account(report, source)
+        entries = []
+        for index, entry in enumerate(_children(report, "Ntry"), start=1):
+            where = f"{source}/Ntry[{index}]"
+            entries.append((entry, where, _details(entry, where)))
+        try:
+            account = self.account(report, source)
+        except _Invalid as exc:  # no account to put them in: each of its rows is refused
+            reason = f"{exc.reason} ({exc.source})"
+            for _, where, details in entries:
+                self.refused.append(Rejected(reason, where))
+                self.refused.extend(Rejected(reason, path) for _, path in details[1:])
+            return
         self.balance(report, source, number, account)
         # Pending entries may carry no date at all; the report's own date is the best left.
         when = _text(report, "FrToDt/ToDtTm") or _text(report, "CreDtTm") or created
@@ -314,23 +368,36 @@ class _Reader:
             fallback = _date_text(when, source) if when else None
         except _Invalid:
             fallback = None  # only an undated entry needs it, and is refused without it
-        for index, entry in enumerate(_children(report, "Ntry"), start=1):
+        for entry, where, details in entries:
             try:
-                self.transactions.extend(
-                    self.entry(entry, f"{source}/Ntry[{index}]", account, fallback)
-                )
+                rows = self.entry(entry, where, [tx for tx, _ in details], account, fallback)
             except _Invalid as exc:
-                self.rejected.append(Rejected(exc.reason, exc.source))
+                self.refused.append(Rejected(exc.reason, exc.source))
+                self.refused.extend(
+                    Rejected(f"part of the refused entry {where}", path) for _, path in details[1:]
+                )
+                continue
+            self.transactions.extend(rows)
+            if len(rows) < len(details):
+                self.refused.extend(
+                    Skipped(
+                        f"part of the batch {where}, imported as one row for its total (its "
+                        "transactions carry no amounts that add up to it)",
+                        path,
+                    )
+                    for _, path in details[1:]
+                )
 
     def account(self, report: Element, source: str) -> _Account:
         acct = _child(report, "Acct")
         iban = _text(acct, "Id/IBAN")
         iban = iban.replace(" ", "").upper() if iban else None
-        key = iban or _text(acct, "Id/Othr/Id")
+        key = iban or _first_text(acct, ("Id/Othr/Id", "Id/PrtryAcct/Id", "Id/BBAN"))
         if key is None:
             raise _Invalid("the account has neither an IBAN nor another id", f"{source}/Acct/Id")
-        bic = _text(acct, "Svcr/FinInstnId/BIC") or _text(acct, "Svcr/FinInstnId/BICFI")
-        bank = _text(acct, "Svcr/FinInstnId/Nm")
+        servicer = _child(acct, "Svcr/FinInstnId")
+        bic = _first_text(servicer, ("BIC", "BICFI", "CmbndId/BIC"))
+        bank = _first_text(servicer, ("Nm", "NmAndAdr/Nm", "CmbndId/Nm"))
         account_id = f"camt:{key}"
         account = self.accounts.get(account_id)
         if account is None:
@@ -351,24 +418,41 @@ class _Reader:
             self.accounts[account_id] = account
         return account
 
-    def balance(self, report: Element, source: str, order: int, account: _Account) -> None:
+    @staticmethod
+    def balance(report: Element, source: str, order: int, account: _Account) -> None:
+        """Offer the report's balances to its account.
+
+        A report whose balances cannot all be read offers none: a weaker or older balance
+        must not stand in for the one the bank meant, and the account keeps the one it had.
+        """
+        candidates = []
         for number, bal in enumerate(_children(report, "Bal"), start=1):
-            rank = _BALANCES.get(_text(bal, "Tp/CdOrPrtry/Cd") or "")
-            if rank is None:
+            code = _text(bal, "Tp/CdOrPrtry/Cd") or _text(bal, "Tp/Cd") or ""
+            if code not in _BALANCES:
                 continue
             where = f"{source}/Bal[{number}]"
-            amount = _amount(_child(bal, "Amt"), f"{where}/Amt")
-            if amount and _sign(bal, f"{where}/CdtDbtInd") < 0:
-                amount = -amount
-            day = _date(_child(bal, "Dt"), f"{where}/Dt")
+            try:
+                amount = _amount(_child(bal, "Amt"), f"{where}/Amt")
+                if amount and _sign(bal, f"{where}/CdtDbtInd") < 0:
+                    amount = -amount
+                day = _date(_child(bal, "Dt"), f"{where}/Dt")
+            except _Invalid:
+                return
             if day is None:
-                raise _Invalid("the balance has no date", f"{where}/Dt")
-            candidate = (day, rank, order, amount)
-            if account.balance is None or candidate[:3] > account.balance[:3]:
-                account.balance = candidate
+                return
+            booked, rank = _BALANCES[code]
+            candidates.append(_Balance(booked, day, rank, order, amount))
+        if account.balance is not None:
+            candidates.append(account.balance)
+        account.balance = max(candidates, default=None)
 
     def entry(
-        self, entry: Element, source: str, account: _Account, fallback: dt.date | None
+        self,
+        entry: Element,
+        source: str,
+        details: list[Element],
+        account: _Account,
+        fallback: dt.date | None,
     ) -> list[_Transaction]:
         amount_el = _child(entry, "Amt")
         amount = _amount(amount_el, f"{source}/Amt")
@@ -383,7 +467,6 @@ class _Reader:
         if date is None:
             raise _Invalid("the entry has no booking date", f"{source}/BookgDt")
         reversal = _text(entry, "RvslInd") in ("true", "1")
-        details = [tx for d in _children(entry, "NtryDtls") for tx in _children(d, "TxDtls")]
         shared = _Entry(
             account=account.id,
             date=date,
@@ -449,8 +532,8 @@ class _Reader:
             parts.append(tx_sign * amount)
         return parts if sum(parts) == total else None
 
-    def records(self) -> Iterator[Record | Rejected]:
-        yield from self.rejected
+    def records(self) -> Iterator[Record | Rejected | Skipped]:
+        yield from self.refused
         for account in self.accounts.values():
             yield account.record()
         counts = Counter((t.data["account_id"], t.ref) for t in self.transactions if t.ref)
@@ -498,7 +581,19 @@ class CamtImporter(FileImporter):
             return False
         return False
 
-    def parse(self, statement: Statement) -> Iterator[Record | Rejected]:
+    def parse(self, statement: Statement) -> Iterator[Record | Rejected | Skipped]:
         reader = _Reader(statement)
         reader.read(_load(statement))
         yield from reader.records()
+
+    def census(self, statement: Statement) -> int:
+        """Entries of the statements and reports, each counting its ``TxDtls`` (at least one)
+        in ``NtryDtls`` or right under it."""
+        count = 0
+        for message in _load(statement).iter():
+            kind = _message(message.tag)
+            for report in _children(message, kind) if kind else []:
+                for entry in _children(report, "Ntry"):
+                    holders = [entry, *_children(entry, "NtryDtls")]
+                    count += max(1, sum(_local(c.tag) == "TxDtls" for h in holders for c in h))
+        return count
