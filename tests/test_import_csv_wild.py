@@ -269,6 +269,38 @@ def test_labels_round_trip_exactly_in_every_encoding(language: str, encoding: st
     assert decoded.lstrip("\ufeff") == text
 
 
+SHORT = ["Kontoführung", "Gebühr 2 €", "Überweisung", "Straße", "Müller", "Café 3 €",
+         "Noël", "Comisión", "Año", "Peña", "l\u2019opération", "Œuvre"]  # fmt: skip
+
+
+@pytest.mark.parametrize("label", SHORT)
+@pytest.mark.parametrize("encoding", ["cp1252", "latin_1", "iso8859_15"])
+def test_a_one_row_windows_file_is_never_read_in_a_dos_or_mac_code_page(
+    label: str, encoding: str
+) -> None:
+    text = f"Buchungstag;Verwendungszweck;Betrag\n03.06.2024;{label};-2,00\n"
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:
+        return  # the code page has no such letter: nothing to read back
+
+    decoded, used = decode(data, "short.csv")
+
+    assert decoded == text, used
+
+
+@pytest.mark.parametrize(
+    "label", ["Kontoführungsgebühr", "Société Générale", "Prélèvement échu", "Überweisung Müller"]
+)
+@pytest.mark.parametrize("encoding", ["cp850", "mac_roman"])
+def test_a_dos_or_mac_file_is_read_as_such_when_its_words_say_so(label: str, encoding: str) -> None:
+    text = f"Buchungstag;Verwendungszweck;Betrag\n03.06.2024;{label};-2,00\n"
+
+    decoded, used = decode(text.encode(encoding), "legacy.csv")
+
+    assert (decoded, used) == (text, encoding)
+
+
 @pytest.mark.parametrize("encoding", ["cp1252", "iso8859_15", "mac_roman"])
 def test_the_euro_sign_round_trips_where_the_code_page_has_it(encoding: str) -> None:
     text = "Date;Libellé;Montant\n03/06/2024;Frais de tenue de compte 2 €;-2,00 €\n"

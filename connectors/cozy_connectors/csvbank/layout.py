@@ -34,7 +34,7 @@ TYPOGRAPHY = frozenset(
     "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00a0«»¿¡·€£°§"
 )
 ONE_LETTER_WORDS = frozenset("àÀèéóòúÉ")
-APOSTROPHES = frozenset("\u2018\u2019·")
+APOSTROPHES = frozenset("\u2019·")
 OPENERS = frozenset("\u201a\u201e«¿¡")
 RARE_LETTERS = frozenset("ŠšŽžŸƒ")
 # The UTF-8 forms of à-ÿ, NBSP-¿ and €: seen next to invalid bytes, the file mixes encodings.
@@ -445,16 +445,18 @@ def _plausibility(text: str) -> int:
             if char.isupper() and before.isalpha() and before.islower():
                 score -= 2  # a capital inside a word is a misread small letter
             elif alone and char not in ONE_LETTER_WORDS:
-                score -= 1  # "2 Û": a lone accented letter is a misread sign
+                score -= 2  # "2 Û": a lone accented letter is a misread sign
             elif char in COMMON_LETTERS:
                 score += 2
-            elif char not in RARE_LETTERS:
+            elif char in RARE_LETTERS:
+                score -= 2  # "šberweisung", "MŸller": cp1252's reading of DOS and Mac letters
+            else:
                 score += 1
         elif char in TYPOGRAPHY:
             after = text[index + 1 : index + 2]
             inside = before.isalpha() and after.isalpha() and char not in APOSTROPHES
             glued = before.isalpha() and char in OPENERS
-            score += -3 if inside or glued else 1
+            score += -3 if inside or glued else 2 if char in "€£" else 1
         else:
             score -= 3  # box drawing, mathematical and other symbols
     return score
