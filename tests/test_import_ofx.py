@@ -1,10 +1,12 @@
-"""OFX/QFX statements: six banks' files, the lenient path, re-imports, twins, bad files, fuzz."""
+"""OFX/QFX statements: banks' and tools' files, the lenient path, re-imports, twins, the
+accounting of every row (read, rejected or skipped, as the census counts), bad files, fuzz."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from ofxtools.Parser import OFXTree
 
 import cozy_kernel as cozy
 from cozy_connectors.ofx import OfxImporter
-from cozy_kernel.connector import Record, Rejected
+from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput
 from cozy_kernel.importer import Statement, assign_ids
 from cozy_kernel.schemas import BUILTIN
@@ -31,6 +33,8 @@ FR, US, UK = "ofx:30003:00050123456", "ofx:322271627:000000123456789", "ofx:2032
 DE, CA = "ofx:37040044:DE89370400440532013000", "ofx:cc:4540123456781234"
 ES1, ES2 = "ofx:0182:ES9121000418450200051332", "ofx:0182:ES7921000813610123456789"
 ES3 = "ofx:cc:5489XXXXXXXX7731"
+LT, BE, HB = "ofx:LT717300010123456789", "ofx:0680:BE60068239876543", "ofx:211489656:0048812"
+AU, AUC = "ofx:062000:10442981", "ofx:cc:5520000011118842"
 
 # account: id, name, type, iban, currency, balance, balance_date, institution
 ACCOUNTS = {
@@ -57,6 +61,26 @@ ACCOUNTS = {
         (ES2, "BBVA 6789", "savings", "ES7921000813610123456789", "EUR", "10300.85",
          D(2024, 1, 31), "BBVA"),
         (ES3, "BBVA 7731", "card", None, "EUR", "-129.99", D(2024, 1, 31), "BBVA"),
+    ],
+    # ofxstatement's output: header in a comment, <BANKID />, <BALAMT /> (no balance known)
+    "ofxstatement_no_balance.ofx": [
+        (LT, "Bank account 6789", "checking", "LT717300010123456789", "EUR", None, None, None),
+    ],
+    "header_from_data_line.ofx": [
+        (BE, "Banque Exemple 6543", "savings", "BE60068239876543", "EUR", "1204.56",
+         D(2024, 2, 29), "Banque Exemple"),
+    ],
+    "commented_preamble.ofx": [
+        (HB, "Harbour Credit Union 8812", "checking", None, "USD", "3318.40", D(2024, 2, 29),
+         "Harbour Credit Union"),
+    ],
+    # no </STMTTRN> in the bank statement, and a CCSTMTRS ended by </STMTRS>: each balance
+    # still belongs to its own statement
+    "unclosed_aggregates.ofx": [
+        (AU, "Southern Cross Bank 2981", "checking", None, "AUD", "5120.33", D(2024, 2, 29),
+         "Southern Cross Bank"),
+        (AUC, "Southern Cross Bank 8842", "card", None, "AUD", "-89.95", D(2024, 2, 29),
+         "Southern Cross Bank"),
     ],
 }  # fmt: skip
 
@@ -148,6 +172,36 @@ TRANSACTIONS = {
          "EL CORTE INGLÉS CASTELLANA", None, "debit", False),
         (ES3, D(2024, 1, 25), None, "-9.99", "EUR", "SPOTIFY AB STOCKHOLM", None, "debit", False),
     ],
+    "ofxstatement_no_balance.ofx": [
+        (LT, D(2024, 1, 3), D(2024, 1, 2), "-15.99", "EUR",
+         "MAXIMA LT, UAB Pirkimas kortele *4417", None, "debit", False),
+        (LT, D(2024, 1, 8), None, "-4.00", "USD", "GITHUB, INC. Card payment", None, "debit",
+         False),
+        (LT, D(2024, 1, 12), None, "-23.70", "EUR", "Telia Lietuva, AB Sąskaita už sausį", None,
+         "debit", False),
+        (LT, D(2024, 1, 25), None, "1850.00", "EUR", "UAB Pavyzdys & partneriai Atlyginimas",
+         None, "credit", False),
+    ],
+    "header_from_data_line.ofx": [
+        (BE, D(2024, 2, 3), None, "-7.80", "EUR", "CAFÉ LIÉGEOIS Paiement Bancontact 03/02",
+         None, "debit", False),
+        (BE, D(2024, 2, 5), None, "-750.00", "EUR", "Loyer février", None, "xfer", False),
+        (BE, D(2024, 2, 29), None, "1.36", "EUR", "Intérêts créditeurs", None, "int", False),
+    ],
+    # the transaction inside a comment is no part of the statement
+    "commented_preamble.ofx": [
+        (HB, D(2024, 2, 6), None, "-64.12", "USD", "WHOLE FOODS MARKET", None, "debit", False),
+        (HB, D(2024, 2, 15), None, "2210.00", "USD", "STATE OF MAINE PAYROLL", None,
+         "directdep", False),
+    ],
+    "unclosed_aggregates.ofx": [
+        (AU, D(2024, 2, 2), None, "-18.40", "AUD", "WOOLWORTHS 1042 SYDNEY", None, "debit",
+         False),
+        (AU, D(2024, 2, 15), None, "3105.77", "AUD", "SALARY ACME PTY LTD", None, "credit",
+         False),
+        (AU, D(2024, 2, 28), None, "-2.50", "AUD", "ACCOUNT FEE", None, "debit", False),
+        (AUC, D(2024, 2, 10), None, "-89.95", "AUD", "JB HI-FI MELBOURNE", None, "debit", False),
+    ],
 }  # fmt: skip
 
 V1_HEADER = (
@@ -186,13 +240,22 @@ def sgml(entries: str, balance: str = "100.00") -> bytes:
     return (V1_HEADER + body(entries, balance)).encode("cp1252")
 
 
-def parse(data: bytes, account: str | None = None) -> list[Record | Rejected]:
+def parse(data: bytes, account: str | None = None) -> list[Record | Rejected | Skipped]:
     return list(OfxImporter({}).parse(Statement(Path("statement.ofx"), data, account)))
+
+
+def census(data: bytes) -> int:
+    return OfxImporter({}).census(Statement(Path("statement.ofx"), data))
+
+
+def accounted(items: list[Record | Rejected | Skipped]) -> int:
+    """Rows parse accounted for: transactions read, rows rejected, rows skipped."""
+    return sum(not isinstance(i, Record) or i.collection == "bank.transactions" for i in items)
 
 
 def records(data: bytes, collection: str = "bank.transactions") -> list[dict[str, Any]]:
     items = parse(data)
-    assert not [i for i in items if isinstance(i, Rejected)]
+    assert not [i for i in items if not isinstance(i, Record)]
     return [dict(i.data) for i in items if isinstance(i, Record) and i.collection == collection]
 
 
@@ -294,6 +357,33 @@ LENIENT = {
     "unescaped & in XML": (
         V2_HEADER + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1", "<MEMO>P&A</MEMO>"))
     ).encode(),
+    "</BANKTRANLIST> closing an open STMTTRN": sgml(
+        entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1").replace("</STMTTRN>\n", "")
+    ),
+    "XML without </STMTTRN>": (
+        V2_HEADER
+        + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1")).replace("</STMTTRN>", "")
+    ).encode(),
+    "an end tag that closes nothing open": sgml(
+        entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1") + "</STMTTRN>\n"
+    ),
+    "header starting at DATA:OFXSGML": (
+        V1_HEADER.removeprefix("OFXHEADER:100\n")
+        + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1"))
+    ).encode(),
+    "header wrapped in a comment": (
+        "<!-- \n"
+        + V1_HEADER.replace("\n\n", "\n-->\n\n")
+        + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1"))
+    ).encode(),
+    "comments around the XML header": (
+        "<!-- bank export -->\n"
+        + V2_HEADER.replace("?>\n<?OFX", "?>\n<!-- v2 -->\n<?OFX")
+        + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1"))
+    ).encode(),
+    "<OFX > with a space": sgml(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1")).replace(
+        b"<OFX>", b"<OFX >"
+    ),
 }
 
 
@@ -383,14 +473,45 @@ def test_a_fitid_reused_for_different_rows_keeps_both() -> None:
         + entry("20240106", "-9.00", "PRESSING", "REUSED")
         + entry("20240107", "-15.00", "GARAGE", "REUSED")
     )
+    lines = [n for n, text in enumerate(data.split(b"\n"), 1) if text == b"<STMTTRN>"]
 
-    rows = records(data)
+    items = parse(data)
 
+    # Then the repeat is skipped, saying which row it repeats, and the reused FITID is dropped
+    rows = [i.data for i in items if isinstance(i, Record) and i.collection == "bank.transactions"]
     assert [(r["label"], r.get("id")) for r in rows] == [
         ("BOULANGERIE", "ofx:10107:00012345678:SAME"),
         ("PRESSING", None),
         ("GARAGE", None),
     ]
+    assert [i for i in items if not isinstance(i, Record)] == [
+        Skipped(f"repeats FITID SAME already read at line {lines[0]}", f"line {lines[1]}")
+    ]
+    assert accounted(items) == census(data) == 4
+
+
+def test_overlapping_statements_in_one_file_skip_the_repeats(home: Path, tmp_path: Path) -> None:
+    # Given one file holding January and a statement from the 20th on, for the same account
+    january = body(
+        entry("20240105", "-3.10", "BOULANGERIE PAUL", "F1")
+        + entry("20240120", "-45.00", "FNAC", "F2")
+    )
+    later = body(
+        entry("20240120", "-45.00", "FNAC", "F2") + entry("20240202", "-8.40", "MONOPRIX", "F4")
+    )
+    statements = january.split("</BANKMSGSRSV1>")[0] + later.split("<BANKMSGSRSV1>")[1]
+    path = tmp_path / "two.ofx"
+    path.write_bytes((V1_HEADER + statements).encode())
+    starts = [n for n, text in enumerate(path.read_bytes().split(b"\n"), 1) if text == b"<STMTTRN>"]
+
+    # When it is imported
+    report = cozy.import_files([path], grant=True, home=home)
+
+    # Then the second FNAC is skipped with its line and reason, and three rows are kept
+    assert report["rows"][str(path)] == {"rows": 4, "read": 3, "rejected": 0, "skipped": 1}
+    [skipped] = report["runs"][0]["skipped"]
+    assert skipped == f"{path}:line {starts[2]}: repeats FITID F2 already read at line {starts[1]}"
+    assert len(cozy.frame("bank.transactions", home=home)) == 3
 
 
 def test_account_option_names_the_accounts() -> None:
@@ -430,6 +551,144 @@ def test_a_bad_row_is_rejected_with_its_line(
     assert ok["amount"] == Decimal("12.50")
 
 
+@pytest.mark.parametrize(
+    "ledger",
+    [
+        "<LEDGERBAL>\n<BALAMT></BALAMT>\n<DTASOF>20240131</DTASOF>\n</LEDGERBAL>",
+        "<LEDGERBAL><BALAMT/><DTASOF/></LEDGERBAL>",
+        "<LEDGERBAL><BALAMT /><DTASOF>20240131000000</DTASOF></LEDGERBAL>",
+        "<LEDGERBAL>\n<BALAMT>\n<DTASOF>20240131\n</LEDGERBAL>",
+        "<LEDGERBAL></LEDGERBAL>",
+        "<LEDGERBAL>\n<BALAMT>100.00\n<DTASOF>00000000\n</LEDGERBAL>",
+        "<LEDGERBAL>\n<BALAMT>100.00\n<DTASOF>20241331\n</LEDGERBAL>",
+        "<LEDGERBAL>\n<BALAMT>100.00\n<DTASOF>N/A\n</LEDGERBAL>",
+        "<LEDGERBAL>\n<BALAMT>100.00\n</LEDGERBAL>",
+    ],
+)
+def test_an_empty_or_malformed_balance_keeps_the_account_and_its_rows(ledger: str) -> None:
+    # Given a statement whose ledger balance is empty (as ofxstatement writes it) or undated
+    text = V1_HEADER + body(entry("20240105", "-3.10", "BOULANGERIE PAUL", "A1"))
+    data = re.sub(r"<LEDGERBAL>.*</LEDGERBAL>", ledger, text, flags=re.DOTALL).encode()
+
+    # Then the account is kept without a balance, and the row is read
+    [account] = records(data, "bank.accounts")
+    assert (account["balance"], account["balance_date"]) == (None, None)
+    assert [r["amount"] for r in records(data)] == [Decimal("-3.10")]
+
+
+def test_a_file_without_balance_keeps_the_stored_balance(home: Path, tmp_path: Path) -> None:
+    # Given an account whose balance was imported, then a file of it with an empty balance
+    (tmp_path / "bank.ofx").write_bytes(sgml(entry("20240105", "-3.10", "PAUL", "A1")))
+    later = V1_HEADER + body(entry("20240210", "-9.00", "FNAC", "A2"))
+    (tmp_path / "tool.ofx").write_bytes(later.replace("<BALAMT>100.00", "<BALAMT/>").encode())
+    cozy.import_files([tmp_path / "bank.ofx"], grant=True, home=home)
+
+    # When the file without balance is imported
+    cozy.import_files([tmp_path / "tool.ofx"], home=home)
+
+    # Then its row is added and the stored balance stays
+    accounts = cozy.frame("bank.accounts", home=home)
+    assert accounts["balance"].tolist() == [Decimal("100.00")]
+    assert len(cozy.frame("bank.transactions", home=home)) == 2
+
+
+def test_each_row_of_a_statement_with_an_unreadable_account_is_rejected() -> None:
+    # Given a statement whose currency cannot be read, holding two rows
+    data = sgml(entry("20240105", "-3.10", "PAUL", "A1") + entry("20240106", "-9.00", "FNAC", "A2"))
+    data = data.replace(b"<CURDEF>EUR", b"<CURDEF>EURO")
+    lines = data.split(b"\n")
+    curdef = lines.index(b"<CURDEF>EURO") + 1
+    starts = [n for n, text in enumerate(lines, 1) if text == b"<STMTTRN>"]
+
+    items = parse(data)
+
+    # Then each row is rejected at its own line, with the account's reason and line
+    reason = f"its statement's account cannot be read (line {curdef}: CURDEF 'EURO' is not an ISO "
+    assert items == [Rejected(reason + "4217 currency code)", f"line {n}") for n in starts]
+    assert accounted(items) == census(data) == 2
+
+
+def test_rows_outside_a_transaction_list_are_accounted_for() -> None:
+    # Given a row put straight in STMTRS and an investment statement's cash movement
+    investment = (
+        "<INVSTMTMSGSRSV1><INVSTMTTRNRS><TRNUID>2<INVSTMTRS><DTASOF>20240131<CURDEF>EUR"
+        "<INVACCTFROM><BROKERID>b.example<ACCTID>99</INVACCTFROM><INVTRANLIST><DTSTART>20240101"
+        "<DTEND>20240131<INVBANKTRAN>\n"
+        + entry("20240110", "50.00", "DIVIDEND", "I1")
+        + "<SUBACCTFUND>CASH</INVBANKTRAN></INVTRANLIST></INVSTMTRS></INVSTMTTRNRS>"
+        "</INVSTMTMSGSRSV1>\n</OFX>"
+    )
+    text = V1_HEADER + body(entry("20240105", "-3.10", "PAUL", "A1"))
+    text = text.replace("<LEDGERBAL>", entry("20240106", "-9.00", "FNAC", "A2") + "<LEDGERBAL>")
+    data = text.replace("</OFX>", investment).encode()
+    starts = [n for n, line in enumerate(data.split(b"\n"), 1) if line == b"<STMTTRN>"]
+
+    items = parse(data)
+
+    # Then the first is read, the misplaced one rejected and the investment one skipped
+    assert [i.data["label"] for i in items if isinstance(i, Record) and "label" in i.data] == [
+        "PAUL"
+    ]
+    assert [i for i in items if not isinstance(i, Record)] == [
+        Rejected("STMTTRN outside the BANKTRANLIST of a bank or card statement",
+                 f"line {starts[1]}"),
+        Skipped("an investment statement's cash movement: only bank and card ones are read",
+                f"line {starts[2]}"),
+    ]  # fmt: skip
+    assert accounted(items) == census(data) == 3
+
+
+def test_half_broken_rows_import_the_good_half_and_name_each_bad_line(
+    home: Path, tmp_path: Path
+) -> None:
+    # Given a statement of eight rows, four of which cannot be read
+    rows = [
+        entry("20240102", "-12.50", "BOULANGERIE", "H1"),
+        entry("20240103", "-1O.00", "BAD AMOUNT", "H2"),
+        entry("20240104", "-4.20", "CAFE", "H3"),
+        entry("20240230", "-7.00", "BAD DATE", "H4"),
+        entry("20240105", "2450.00", "SALAIRE", "H5"),
+        entry("20240106", "-3.333", "TOO PRECISE", "H6"),
+        entry("20240107", "-60.00", "RETRAIT", "H7"),
+        entry("20240108", "", "NO AMOUNT", "H8").replace("<TRNAMT>\n", ""),
+    ]
+    path = tmp_path / "half.ofx"
+    path.write_bytes(sgml("".join(rows)))
+    lines = path.read_bytes().split(b"\n")
+
+    def line(text: bytes) -> int:
+        return lines.index(text) + 1
+
+    # When it is imported through the core
+    report = cozy.import_files([path], grant=True, home=home)
+
+    # Then the four good rows are added, and each bad one is reported with file and line
+    run = report["runs"][0]
+    assert run["collections"]["bank.transactions"]["added"] == 4
+    assert report["rows"][str(path)] == {"rows": 8, "read": 4, "rejected": 4, "skipped": 0}
+    assert run["rejected"] == [
+        f"{path}:line {line(b'<TRNAMT>-1O.00')}: TRNAMT '-1O.00' is not an amount",
+        f"{path}:line {line(b'<DTPOSTED>20240230')}: DTPOSTED '20240230' is not a real date",
+        f"{path}:line {line(b'<TRNAMT>-3.333')}: TRNAMT -3.333 has more than 2 decimal places",
+        f"{path}:line {line(b'<NAME>NO AMOUNT') - 4}: TRNAMT is missing",
+    ]
+    labels = sorted(cozy.frame("bank.transactions", home=home)["label"])
+    assert labels == ["BOULANGERIE", "CAFE", "RETRAIT", "SALAIRE"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_census_counts_every_row_parse_accounts_for(name: str) -> None:
+    data = (FIXTURES / name).read_bytes()
+    items = parse(data)
+
+    assert census(data) == accounted(items) == len(TRANSACTIONS[name])
+
+
+@pytest.mark.parametrize("case", sorted(LENIENT))
+def test_census_agrees_with_parse_on_the_lenient_path(case: str) -> None:
+    assert census(LENIENT[case]) == accounted(parse(LENIENT[case])) == 1
+
+
 def test_a_bank_error_instead_of_a_statement_is_reported() -> None:
     data = (
         V1_HEADER + "<OFX><BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>2003"
@@ -444,15 +703,26 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Each bad file and what its one-line error must say."""
     fr = (FIXTURES / "fr_societe_generale.ofx").read_bytes()
     ca = (FIXTURES / "ca_desjardins_visa.ofx").read_text(encoding="utf-8")
-    bad_line = fr.replace(b"<TRNAMT>-60,00", b"<TRNAMT>-60,0O")
-    line = bad_line.split(b"\n").index(b"<TRNAMT>-60,0O\r") + 1
+    no_row = sgml(entry("20240105", "-3.1O", "PAUL", "A1") + entry("20240106", "", "FNAC", "A2"))
+    line = no_row.split(b"\n").index(b"<TRNAMT>-3.1O") + 1
+    no_account = sgml(entry("20240105", "-3.10", "PAUL", "A1")).replace(b"<ACCTID>", b"<X>")
+    holder = no_account.split(b"\n").index(b"<BANKACCTFROM>") + 1
+    start = no_account.split(b"\n").index(b"<STMTTRN>") + 1
     accent = next(i for i, t in enumerate(ca.splitlines(), 1) if not t.isascii())
     garbage = b"OFXHEADER:100\r\n" + random.Random(4).randbytes(4096).replace(b"<", b"")
     files = {
         "truncated": (fr[: len(fr) * 3 // 5], "the closing </OFX> tag is missing"),
         "garbage": (garbage, "no <OFX> element"),
         "wrong encoding": (ca.encode("cp1252"), f"line {accent}: byte 0xC9 is not valid utf-8"),
-        "bad line": (bad_line, f":line {line}: TRNAMT '-60,0O' is not an amount"),
+        "no row readable": (
+            no_row,
+            f":line {line}: TRNAMT '-3.1O' is not an amount (and the 1 other rows); no row",
+        ),
+        "no account readable": (
+            no_account,
+            f":line {start}: its statement's account cannot be read "
+            f"(line {holder}: BANKACCTFROM has no ACCTID)",
+        ),
     }
     out = {}
     for case, (data, message) in files.items():
@@ -462,7 +732,9 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
-@pytest.mark.parametrize("case", ["truncated", "garbage", "wrong encoding", "bad line"])
+@pytest.mark.parametrize(
+    "case", ["truncated", "garbage", "wrong encoding", "no row readable", "no account readable"]
+)
 def test_a_bad_file_fails_with_one_line_and_changes_nothing(
     home: Path, tmp_path: Path, case: str
 ) -> None:
@@ -482,6 +754,23 @@ def test_a_bad_file_fails_with_one_line_and_changes_nothing(
     assert stored(home) == before
 
 
+def test_a_bad_row_no_longer_refuses_the_file(home: Path, tmp_path: Path) -> None:
+    # Given a bank's file with one unreadable amount
+    fr = (FIXTURES / "fr_societe_generale.ofx").read_bytes()
+    path = tmp_path / "bad_line.ofx"
+    path.write_bytes(fr.replace(b"<TRNAMT>-60,00", b"<TRNAMT>-60,0O"))
+    line = path.read_bytes().split(b"\n").index(b"<TRNAMT>-60,0O\r") + 1
+
+    # When it is imported through the CLI
+    result = run_cozy(home, "import", str(path), "--yes")
+
+    # Then the other rows are imported and the bad one is reported with file and line
+    assert result.code == 0, result.err
+    assert f"{path}:line {line}: TRNAMT '-60,0O' is not an amount" in result.out
+    expected = len(TRANSACTIONS["fr_societe_generale.ofx"]) - 1
+    assert len(cozy.frame("bank.transactions", home=home)) == expected
+
+
 OTHER_FORMATS = {
     "statement.qif": b"!Type:Bank\nD01/05/2024\nT-3.10\nPBoulangerie Paul\n^\n",
     "statement.csv": "Date;Libellé;Montant\n05/01/2024;CB BOULANGERIE;-3,10\n".encode("cp1252"),
@@ -491,6 +780,10 @@ OTHER_FORMATS = {
     "camt052.xml": b'\xef\xbb\xbf<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:'
     b'tech:xsd:camt.052.001.08"><BkToCstmrAcctRpt/></Document>',
     "named.ofx": b"Date,Amount,Description\n2024-01-05,-3.10,OFX FEES\n",
+    "commented_camt.xml": b'<?xml version="1.0"?>\n<!-- <OFX> export -->\n<Document xmlns="urn:'
+    b'iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt/></Document>',
+    "data.csv": b"DATA;OPERAZIONE;IMPORTO\n05/01/2024;OFXSGML;-3,10\n",
+    "comment.qif": b"!Type:Bank\n<!-- OFXHEADER:100 -->\n",
 }
 
 
@@ -500,6 +793,17 @@ def test_identify_claims_every_ofx_file_and_no_other_format() -> None:
     assert not any(OfxImporter.identify(n, data) for n, data in OTHER_FORMATS.items())
 
 
+def test_identify_stays_fast_on_a_head_of_comments() -> None:
+    # Given a file that opens with many comments and is no OFX (each comment ends at its -->)
+    head = b"<!-- x -->" * 26 + b"\n!Type:Bank\n"
+
+    started = time.perf_counter()
+    claimed = OfxImporter.identify("notes.qif", head)
+
+    assert not claimed
+    assert time.perf_counter() - started < 1
+
+
 def check(data: bytes) -> None:
     """Parsing may refuse the file with one line, or yield rows the store accepts."""
     try:
@@ -507,7 +811,8 @@ def check(data: bytes) -> None:
     except BadInput as exc:
         assert "\n" not in str(exc)
         return
-    assert all(isinstance(item, Record | Rejected) for item in items)
+    assert all(isinstance(item, Record | Rejected | Skipped) for item in items)
+    assert accounted(items) == census(data)
     for record in assign_ids([i for i in items if isinstance(i, Record)]):
         BUILTIN[record.collection].encoder()(record.data)
 

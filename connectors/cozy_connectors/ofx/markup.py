@@ -4,8 +4,11 @@ ofxtools reads the header and the SGML/XML tag soup, the hard part of OFX. It re
 that bend the spec the way banks often do (a byte-order mark before the XML declaration, a
 header with a field missing or an unknown charset name, an empty ``<MEMO>`` left unclosed in
 SGML), so when it refuses, the file is decoded by what its own header declares and the tag
-soup is repaired before ofxtools' tree builder reads it again. Anything still unreadable
-raises :class:`Unreadable` with the line where reading stopped.
+soup is repaired before ofxtools' tree builder reads it again. That second reading also
+takes what SGML allows and banks write: comments (ofxstatement wraps its header in one), a
+header that starts at ``DATA:OFXSGML``, and end tags that close an outer element while inner
+ones are still open. Anything still unreadable raises :class:`Unreadable` with the line where
+reading stopped.
 """
 
 from __future__ import annotations
@@ -20,11 +23,17 @@ from ofxtools.models.base import Aggregate
 from ofxtools.Parser import OFXTree, ParseError, TreeBuilder
 
 _BOM = b"\xef\xbb\xbf"
-_OFX_START = re.compile(rb"<OFX>", re.IGNORECASE)
-_OFX_END = re.compile(r"</OFX>", re.IGNORECASE)
+# Tag names may be followed by spaces (``<OFX >``), as ofxtools' own tag pattern allows.
+OFX_START = re.compile(rb"<OFX *>", re.IGNORECASE)
+_OFX_END = re.compile(r"</OFX *>", re.IGNORECASE)
+_COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+_NOT_NEWLINE = re.compile(rb"[^\n]")
+# ofxtools' pattern sees only upper-case tags and skips the others without a word, and it
+# reads comments as markup: such files take the lenient path, which handles both.
+_NOT_STRICT = re.compile(rb"<!--|</?[A-Z0-9._]*[a-z][A-Za-z0-9._]* *>")
 _XML_ENCODING = re.compile(r"""encoding\s*=\s*["']([\w.:-]+)["']""", re.IGNORECASE)
 _V1_FIELD = re.compile(r"([A-Z]+)\s*:\s*([\w-]*)")
-_LOWER_TAG = re.compile(r"</?[A-Za-z0-9._]*[a-z][A-Za-z0-9._]*>")
+_LOWER_TAG = re.compile(r"</?[A-Z0-9._]*[a-z][A-Za-z0-9._]* *>")
 _EMPTY_LEAF = re.compile(r"<([A-Z0-9.]+)\s*/>|<([A-Z0-9.]+)>(?=\s*<(?!/\2>))")
 _POSITION = re.compile(r" - position=\[(\d+):\d+\]$")
 # OFX 1.x names charsets its own way; everything else is a Python codec name.
@@ -36,34 +45,58 @@ class Unreadable(Exception):
 
 
 class _Builder(TreeBuilder):
-    """ofxtools' tree builder, refusing end tags that close the wrong element.
+    """ofxtools' tree builder, strict about end tags unless told to read them as SGML does.
 
     The C tree builder underneath pops whatever is open, so an unclosed empty ``<MEMO>``
-    would silently swallow the rest of its transaction instead of failing; it also reports a
-    second top-level element without a position, so that is refused here too.
+    would silently swallow the rest of its transaction instead of failing: the strict
+    reading refuses any end tag that does not close the innermost open element, and the
+    file is then repaired and read again, tolerantly. The tolerant reading follows SGML: an
+    end tag closes its element and every element still open inside it (a ``</BANKTRANLIST>``
+    also ends the last ``<STMTTRN>``), an end tag that closes nothing open is ignored (some
+    banks end a ``<CCSTMTRS>`` with ``</STMTRS>``), and a start tag of an element already
+    open ends that one first (a ``<STMTTRN>`` whose ``</STMTTRN>`` is missing). Popping one
+    element per end tag, as the C builder does, would file the ledger balance and every
+    later statement under the wrong parent. A second top-level element is always refused.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, tolerant: bool = False) -> None:
         super().__init__()
+        self.tolerant = tolerant
         self.open: list[str] = []
+        self.elements: list[ET.Element] = []
         self.done = False
 
     def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
+        tag = tag.rstrip()
+        if self.tolerant and tag in self.open:
+            self._close(tag)
         if self.done:
             raise ParseError(f"<{tag}> after the end of the OFX element")
-        self.open.append(tag)
         element: ET.Element = super().start(tag, attrs)
+        self.open.append(tag)
+        self.elements.append(element)
         return element
 
     def end(self, tag: str) -> ET.Element:
+        tag = tag.rstrip()
         if not self.open:
             raise ParseError(f"</{tag}> closes nothing")
         if self.open[-1] != tag:
-            raise ParseError(f"</{tag}> found where </{self.open[-1]}> was expected")
-        self.open.pop()
-        self.done = not self.open
-        element: ET.Element = super().end(tag)
-        return element
+            if not self.tolerant:
+                raise ParseError(f"</{tag}> found where </{self.open[-1]}> was expected")
+            if tag not in self.open:
+                return self.elements[-1]
+        return self._close(tag)
+
+    def _close(self, tag: str) -> ET.Element:
+        """End the innermost open ``tag`` and everything opened inside it."""
+        while True:
+            name = self.open.pop()
+            self.elements.pop()
+            element: ET.Element = super().end(name)
+            if name == tag:
+                self.done = not self.open
+                return element
 
     def close(self) -> ET.Element:
         if self.open:
@@ -76,14 +109,27 @@ class _Builder(TreeBuilder):
 
 def read(data: bytes) -> ET.Element:
     """The file's ``<OFX>`` element, read strictly if possible, leniently otherwise."""
+    if _NOT_STRICT.search(data):
+        return _lenient(data)
     try:
         tree = OFXTree()
         root: ET.Element = tree.parse(io.BytesIO(data), parser=_Builder())
     except (SyntaxError, ValueError, LookupError):  # OFXHeaderError, ParseError, decoding
         return _lenient(data)
-    if tree.header.codec != "utf_8" and _utf8_beyond_ascii(data):
+    if root.tag != "OFX" or (tree.header.codec != "utf_8" and _utf8_beyond_ascii(data)):
         return _lenient(data)
     return root
+
+
+def uncommented(data: bytes) -> bytes:
+    """The bytes with every ``<!-- -->`` comment blanked out, offsets and line breaks kept.
+
+    A comment is no part of the statement, even when it holds tags; keeping every offset
+    lets the rows' line numbers be worked out on the original file.
+    """
+    if b"<!--" not in data:
+        return data
+    return _COMMENT.sub(lambda m: _NOT_NEWLINE.sub(b" ", m[0]), data)
 
 
 def _utf8_beyond_ascii(data: bytes) -> bool:
@@ -103,16 +149,18 @@ def _utf8_beyond_ascii(data: bytes) -> bool:
 
 def _lenient(data: bytes) -> ET.Element:
     raw = data.removeprefix(_BOM)
-    start = _OFX_START.search(raw)
+    bare = uncommented(raw)
+    start = OFX_START.search(bare)
     if start is None:
         raise Unreadable("no <OFX> element: not an OFX file, or cut short")
     first_line = raw.count(b"\n", 0, start.start()) + 1
-    body = _decode(raw[start.start() :], _codec(raw[: start.start()]), first_line)
+    # The header may sit inside a comment (ofxstatement's does): read it from the raw bytes.
+    body = _decode(bare[start.start() :], _codec(raw[: start.start()]), first_line)
     ends = list(_OFX_END.finditer(body))
     if not ends:
         raise Unreadable("the closing </OFX> tag is missing: the file was cut short")
     body = _repair(body[: ends[-1].end()])
-    builder = _Builder()
+    builder = _Builder(tolerant=True)
     try:
         builder.feed(body)
         return builder.close()
@@ -157,11 +205,21 @@ def _decode(body: bytes, codec: str, first_line: int) -> str:
 
 
 def _repair(body: str) -> str:
-    """Upper-case tag names and drop empty leaf elements, keeping every line break."""
+    """Upper-case tag names and close empty leaf elements, keeping every line break.
+
+    ``<MEMO/>`` and an unclosed empty ``<MEMO>`` become ``<MEMO></MEMO>``: ofxtools reads
+    that as an empty element. Deleting them instead could join the text around them into a
+    tag (``<STMTTR<MEMO/>N>``) that the census, reading the file as written, does not see.
+    """
     if _LOWER_TAG.search(body):
         body = _LOWER_TAG.sub(lambda m: m.group(0).upper(), body)
     leaves = _leaf_tags()
-    return _EMPTY_LEAF.sub(lambda m: "" if (m[1] or m[2] in leaves) else m[0], body)
+
+    def closed(m: re.Match[str]) -> str:
+        tag = m[1] or m[2]
+        return f"<{tag}></{tag}>" if (m[1] or tag in leaves) else m[0]
+
+    return _EMPTY_LEAF.sub(closed, body)
 
 
 @cache

@@ -6,6 +6,10 @@ day), refuses a whole file over one deviation from the spec (an unknown ``TRNTYP
 ``MEMO`` over 255 characters, a missing ``SONRS`` field) and, on a large file, takes three
 times as long as parsing it. The field rules still come from ofxtools where they fit: its
 date pattern and its entity unescaping.
+
+Every ``STMTTRN``/``STMTTRNP`` element of the tree is accounted for exactly once: read into
+a transaction, rejected with its line and reason, or skipped with its reason (a repeat of a
+FITID already read), so the core can check the count against the file's own.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from xml.sax.saxutils import unescape
 
 from ofxtools.Types import DT_REGEX
 
-from cozy_kernel.connector import Record, Rejected
+from cozy_connectors.ofx.markup import OFX_START, uncommented
+from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput
 from cozy_kernel.importer import Statement, normalise_label
 
@@ -40,6 +45,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 # The same entities ofxtools' String type unescapes: banks mix XML and HTML habits.
 _ENTITIES = {"&nbsp;": " ", "&apos;": "'", "&quot;": '"'}
+_ROWS = ("STMTTRN", "STMTTRNP")
 
 
 class _Bad(Exception):
@@ -122,56 +128,32 @@ def _label(name: str | None, memo: str | None) -> str | None:
     return f"{name} {memo}"
 
 
-def _unique(rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Drop repeats of one FITID; a FITID reused for different rows is not trusted.
-
-    A file with overlapping statements lists a transaction twice under one FITID. Some banks
-    also reuse a FITID for different transactions: keeping it as the id would let one row
-    overwrite the other, so those rows get the core's composite id instead.
-    """
-    keys = [row["id"] for row in rows if "id" in row]
-    if len(set(keys)) == len(keys):
-        yield from rows
-        return
-    by_id: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        if "id" in row:
-            by_id.setdefault(row["id"], []).append(row)
-    reused = {key for key, same in by_id.items() if any(r != same[0] for r in same[1:])}
-    seen: set[str] = set()
-    for row in rows:
-        key = row.get("id")
-        if key is None:
-            yield row
-        elif key in reused:
-            yield {k: v for k, v in row.items() if k != "id"}
-        elif key not in seen:
-            seen.add(key)
-            yield row
-
-
 class _Locator:
-    """Line numbers of elements in the file's bytes, worked out only once a row is rejected.
+    """Line numbers of elements in the file's bytes, worked out only once a row needs one.
 
     The tree keeps no positions, but the n-th ``<STMTTRN>`` element is the n-th
-    ``<STMTTRN>`` tag in the file, and tag names are ASCII in every charset OFX allows.
+    ``<STMTTRN>`` tag from ``<OFX>`` on, comments aside, and tag names are ASCII in every
+    charset OFX allows.
     """
 
     def __init__(self, data: bytes, root: ET.Element) -> None:
-        self.data = data
+        self.data = uncommented(data)
+        start = OFX_START.search(self.data)
+        self.start = start.start() if start else 0
         self.root = root
         self.newlines = [m.start() for m in re.finditer(b"\n", data)]
         self.indexes: dict[str, dict[int, int]] = {}
         self.offsets: dict[str, list[int]] = {}
 
     def _tag(self, tag: str) -> re.Pattern[bytes]:
-        return re.compile(b"<" + re.escape(tag.encode("ascii", "replace")) + b">", re.I)
+        return re.compile(b"<" + re.escape(tag.encode("ascii", "replace")) + b" *>", re.I)
 
     def line(self, element: ET.Element, field: str | None = None) -> str:
         tag = element.tag
         if tag not in self.indexes:
             self.indexes[tag] = {id(e): i for i, e in enumerate(self.root.iter(tag))}
-            self.offsets[tag] = [m.start() for m in self._tag(tag).finditer(self.data)]
+            tags = self._tag(tag).finditer(self.data, self.start)
+            self.offsets[tag] = [m.start() for m in tags]
         index = self.indexes[tag].get(id(element), -1)
         offsets = self.offsets[tag]
         if not 0 <= index < len(offsets):
@@ -198,31 +180,89 @@ class Reader:
             self.locator = _Locator(self.statement.data, self.root)
         return self.locator.line(element, field)
 
-    def items(self) -> Iterator[Record | Rejected]:
+    def items(self) -> Iterator[Record | Rejected | Skipped]:
         statements = [*self.root.iter("STMTRS"), *self.root.iter("CCSTMTRS")]
         if not statements:
             raise BadInput(f"{self.statement.path}: {self._missing()}")
         several = len({_text(s.find("*/ACCTID")) for s in statements}) > 1
         accounts: dict[str, dict[str, Any]] = {}
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[dict[str, Any], ET.Element]] = []
+        seen: set[int] = set()
         for element in statements:
+            entries = [(e, pending) for e, pending in self._entries(element) if id(e) not in seen]
+            seen.update(id(e) for e, _ in entries)
             try:
                 account = self._account(element, several)
             except _Bad as bad:
-                yield Rejected(bad.reason, self.where(element, bad.tag))
+                where = self.where(element, bad.tag)
+                reason = f"its statement's account cannot be read ({where}: {bad.reason})"
+                for entry, _ in entries:
+                    yield Rejected(reason, self.where(entry))
                 continue
             known = accounts.get(account["id"])
             if known is None or _newer(account, known):
                 accounts[account["id"]] = account
-            for entry, pending in self._entries(element):
+            for entry, pending in entries:
                 try:
-                    rows.append(self._transaction(entry, account, pending))
+                    rows.append((self._transaction(entry, account, pending), entry))
                 except _Bad as bad:
                     yield Rejected(bad.reason, self.where(entry, bad.tag))
         for account in accounts.values():
             yield Record("bank.accounts", account)
-        for row in _unique(rows):
-            yield Record("bank.transactions", row)
+        yield from self._unique(rows)
+        yield from self._strays(seen)
+
+    def _unique(self, rows: list[tuple[dict[str, Any], ET.Element]]) -> Iterator[Record | Skipped]:
+        """Skip repeats of one FITID; a FITID reused for different rows is not trusted.
+
+        A file with overlapping statements lists a transaction twice under one FITID: the
+        repeat is skipped, and says so. Some banks also reuse a FITID for different
+        transactions: keeping it as the id would let one row overwrite the other, so those
+        rows get the core's composite id instead.
+        """
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for row, _ in rows:
+            if "id" in row:
+                by_id.setdefault(row["id"], []).append(row)
+        reused = {key for key, same in by_id.items() if any(r != same[0] for r in same[1:])}
+        first: dict[str, ET.Element] = {}
+        for row, entry in rows:
+            key = row.get("id")
+            if key in reused:
+                yield Record("bank.transactions", {k: v for k, v in row.items() if k != "id"})
+            elif key is None:
+                yield Record("bank.transactions", row)
+            elif key in first:
+                fitid = _text(entry.find("FITID"))
+                yield Skipped(
+                    f"repeats FITID {fitid} already read at {self.where(first[key])}",
+                    self.where(entry),
+                )
+            else:
+                first[key] = entry
+                yield Record("bank.transactions", row)
+
+    def _strays(self, seen: set[int]) -> Iterator[Rejected | Skipped]:
+        """Rows outside a statement's transaction lists: counted, never silently lost.
+
+        An investment statement's cash rows (``INVBANKTRAN``) are skipped, as investment
+        statements are not imported; any other row sits where no statement can own it.
+        """
+        strays = [e for e in self.root.iter() if e.tag in _ROWS and id(e) not in seen]
+        if not strays:
+            return
+        parents = {id(child): parent for parent in self.root.iter() for child in parent}
+        for entry in strays:
+            ancestor: ET.Element | None = entry
+            while ancestor is not None and ancestor.tag != "INVSTMTRS":
+                ancestor = parents.get(id(ancestor))
+            if ancestor is not None:
+                reason = "an investment statement's cash movement: only bank and card ones are read"
+                yield Skipped(reason, self.where(entry))
+            else:
+                home = "BANKTRANLISTP" if entry.tag == "STMTTRNP" else "BANKTRANLIST"
+                reason = f"{entry.tag} outside the {home} of a bank or card statement"
+                yield Rejected(reason, self.where(entry))
 
     def _missing(self) -> str:
         """Why a file holds no statement, in the bank's words when it sent an error."""
@@ -249,14 +289,11 @@ class Reader:
         if self.statement.account:
             name = f"{self.statement.account} {last4}" if several else self.statement.account
         else:
-            name = f"{self.institution or bank or 'Credit card'} {last4}"
+            fallback = "Credit card" if card else "Bank account"
+            name = f"{self.institution or bank or fallback} {last4}"
         kind = _text(holder.find("ACCTTYPE"))
         compact = number.replace(" ", "").upper()
-        ledger = element.find("LEDGERBAL")
-        balance = balance_date = None
-        if ledger is not None:
-            balance = _amount(_text(ledger.find("BALAMT")), "BALAMT")
-            balance_date = _date(_text(ledger.find("DTASOF")), "DTASOF")
+        balance, balance_date = _balance(element.find("LEDGERBAL"))
         return {
             "id": key,
             "name": name,
@@ -277,7 +314,8 @@ class Reader:
 
     @staticmethod
     def _transaction(entry: ET.Element, account: dict[str, Any], pending: bool) -> dict[str, Any]:
-        fields = {child.tag: child for child in entry}
+        # An empty element (<DTUSER/>, <CURRENCY></CURRENCY>) says nothing: read as absent.
+        fields = {child.tag: child for child in entry if child.text or len(child)}
         when = "DTTRAN" if pending else "DTPOSTED"
         date = _date(_text(fields.get(when)), when)
         value_date = None
@@ -312,6 +350,25 @@ class Reader:
         if fitid:
             row["id"] = f"{account['id']}:{fitid}"
         return row
+
+
+def _balance(ledger: ET.Element | None) -> tuple[Decimal | None, dt.date | None]:
+    """The ledger balance and its date, or neither: the balance is optional.
+
+    ofxstatement writes an empty ``<BALAMT/>`` whenever it knows no balance, and a file may
+    carry a malformed date (``00000000``); the transactions are no less good for it. A
+    balance without its date is dropped too: it could not be ordered against the one
+    already stored, which the core then keeps.
+    """
+    if ledger is None:
+        return None, None
+    try:
+        return (
+            _amount(_text(ledger.find("BALAMT")), "BALAMT"),
+            _date(_text(ledger.find("DTASOF")), "DTASOF"),
+        )
+    except _Bad:
+        return None, None
 
 
 def _newer(account: dict[str, Any], known: dict[str, Any]) -> bool:
