@@ -79,7 +79,8 @@ CREDIT_MARKS = TYPE_CREDIT | {"h", "c", "k", "haber", "+"}
 # Words of card purchases in labels, in the profiles' languages.
 CARD_WORDS = re.compile(
     r"\b(?:card|carte|cb|tarjeta|karte|kartenzahlung|pos|purchase|achat|compra|acquisto"
-    r"|visa|mastercard|amex)\b"
+    r"|visa|mastercard|amex)\b",
+    re.ASCII,
 )
 FEE_SAMPLE = 10_000
 YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
@@ -256,11 +257,13 @@ class CsvImporter(FileImporter):
 
     def parse(self, statement: Statement) -> Iterator[Record | Rejected | Skipped]:
         reading, preamble = self._open(statement)
+        self._opened = (statement, reading)
         yield from reading.run(preamble)
 
     def census(self, statement: Statement) -> int:
         """The records below the header that hold anything: what the file calls data."""
-        reading, _ = self._open(statement)
+        opened = getattr(self, "_opened", None)
+        reading = opened[1] if opened and opened[0] is statement else self._open(statement)[0]
         return sum(any(c.strip() for c in row) for _, row in reading.rows())
 
     def _open(self, statement: Statement) -> tuple[_Reading, list[str]]:
@@ -429,7 +432,11 @@ class _Reading:
         )
 
     def _survey(self) -> _Survey:
-        """Read the whole file once for what must be known before the first row is kept."""
+        """Read the whole file once for what must be known before the first row is kept.
+
+        Kept to ``csv``'s pace: per row only cheap string tests, and each distinct type or
+        label word set is looked at once.
+        """
         survey = _Survey()
         date_i = self.cols["date"][0]
         money = [
@@ -438,9 +445,12 @@ class _Reading:
         amount_i, account_i, method_i = self.one("amount"), self.one("account"), self.one("method")
         fee_i, balance_i = self.one("fee"), self.one("balance")
         labels = self.cols.get("label", ())
+        signs = amount_i is not None and self.one("direction") is None and self.invert is None
+        fees = fee_i is not None and balance_i is not None and amount_i is not None
+        types: dict[str, str] = {}
         styles_known = self.order is not None and self.decimal is not None
         for _, row in self.rows():
-            if len(row) <= date_i or not any(c.strip() for c in row) or _summary(row):
+            if len(row) <= date_i or not row[date_i].strip():
                 continue
             survey.rows += 1
             if not styles_known:
@@ -451,19 +461,22 @@ class _Reading:
                 )
             if account_i is not None and account_i < len(row) and row[account_i].strip():
                 survey.accounts.setdefault(row[account_i].strip(), None)
-            if method_i is not None and method_i < len(row) and len(survey.types) < 64:
-                survey.types.add(key(row[method_i]))
-            if amount_i is not None and amount_i < len(row):
+            if method_i is not None and method_i < len(row):
+                raw = row[method_i]
+                if raw not in types and len(types) < 256:
+                    types[raw] = key(raw)
+                    survey.types.add(types[raw])
+            if signs and amount_i is not None and amount_i < len(row):
                 cell = row[amount_i]
                 survey.negative = survey.negative or any(m in cell for m in "-\u2212\u2013(")
-                text = " ".join(key(row[i]) for i in labels if i < len(row))
+                text = " ".join(row[i] for i in labels if i < len(row))
                 if method_i is not None and method_i < len(row):
-                    text += " " + key(row[method_i])
-                survey.card_like += CARD_WORDS.search(text) is not None
-            if fee_i is not None and balance_i is not None and len(survey.fees) < FEE_SAMPLE:
-                width = max(amount_i or 0, fee_i, balance_i)
-                if width < len(row):
-                    survey.fees.append((row[amount_i or 0], row[fee_i], row[balance_i]))
+                    text += " " + row[method_i]
+                survey.card_like += CARD_WORDS.search(text.casefold()) is not None
+            if fees and len(survey.fees) < FEE_SAMPLE:
+                assert amount_i is not None and fee_i is not None and balance_i is not None
+                if max(amount_i, fee_i, balance_i) < len(row):
+                    survey.fees.append((row[amount_i], row[fee_i], row[balance_i]))
         return survey
 
     def _styles(self, survey: _Survey) -> tuple[DateReader, AmountReader]:

@@ -39,6 +39,7 @@ OPENERS = frozenset("\u201a\u201e«¿¡")
 RARE_LETTERS = frozenset("ŠšŽžŸƒ")
 # The UTF-8 forms of à-ÿ, NBSP-¿ and €: seen next to invalid bytes, the file mixes encodings.
 _UTF8_LATIN = re.compile(rb"\xc3[\x80-\xbf]|\xc2[\xa0-\xbf]|\xe2\x82\xac")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _CURRENCY_WORDS = {
     "eur": "EUR", "euro": "EUR", "euros": "EUR", "gbp": "GBP", "usd": "USD", "chf": "CHF"
 }  # fmt: skip
@@ -434,9 +435,8 @@ def _best(encodings: Sequence[str], sample: bytes) -> tuple[str, int]:
 def _plausibility(text: str) -> int:
     """How much the non-ASCII characters of ``text`` look like Western European writing."""
     score = 0
-    for index, char in enumerate(text):
-        if char < "\x80":
-            continue
+    for found in _NON_ASCII.finditer(text):
+        index, char = found.start(), found[0]
         before = text[index - 1 : index]
         if "\x80" <= char <= "\x9f":
             score -= 5  # a C1 control character: no real text holds one
