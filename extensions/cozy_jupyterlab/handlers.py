@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -236,7 +237,23 @@ class ImportHandler(CozyHandler):
             report = await self.call(
                 cozy.import_files, paths, account=account, grant=grant, method=METHOD
             )
-        self.reply(report)
+        self.reply(_uploaded_names(report, folder))
+
+
+def _uploaded_names(value: Any, folder: str) -> Any:
+    """The report with the upload's temporary folders left out: the user knows the names."""
+    prefix = re.compile(re.escape(folder) + r"/[0-9]+/")
+
+    def strip(item: Any) -> Any:
+        if isinstance(item, str):
+            return prefix.sub("", item)
+        if isinstance(item, list):
+            return [strip(v) for v in item]
+        if isinstance(item, dict):
+            return {strip(k): strip(v) for k, v in item.items()}
+        return item
+
+    return strip(value)
 
 
 class ReportHandler(CozyHandler):

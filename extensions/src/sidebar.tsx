@@ -269,6 +269,29 @@ function ImportArea(props: { options: ISidebarOptions }): JSX.Element {
         ),
         { autoClose: 5000 }
       );
+      const rejected = report.runs.flatMap(run => run.rejected);
+      if (rejected.length > 0) {
+        Notification.warning(
+          trans._n(
+            '%1 row could not be read and was rejected: %2',
+            '%1 rows could not be read and were rejected; the first: %2',
+            rejected.length,
+            rejected[0]
+          ),
+          { autoClose: false }
+        );
+      }
+      const skipped = report.runs.reduce((sum, run) => sum + run.skipped.length, 0);
+      if (skipped > 0) {
+        Notification.info(
+          trans._n(
+            '%1 line was no transaction (a total or a note) and was skipped',
+            '%1 lines were no transactions (totals or notes) and were skipped',
+            skipped
+          ),
+          { autoClose: 8000 }
+        );
+      }
     });
 
   return (

@@ -124,8 +124,18 @@ export interface ITemplate {
 }
 
 export interface IImportReport {
-  files: Record<string, unknown>[];
-  runs: { connector: string; added: number; updated: number }[];
+  files: Record<string, string>;
+  /** Per file: data rows, and how many were read, rejected and skipped. */
+  rows: Record<string, { rows: number; read: number; rejected: number; skipped: number }>;
+  runs: {
+    connector: string;
+    added: number;
+    updated: number;
+    /** "FILE:line N: reason" for each row that could not be read. */
+    rejected: string[];
+    /** "FILE:line N: reason" for each row that was no transaction (a total, a footer). */
+    skipped: string[];
+  }[];
 }
 
 export interface IConsentScreen {

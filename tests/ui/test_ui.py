@@ -161,7 +161,9 @@ def test_a_service_address_typed_in_the_form_is_shown_for_consent_first(page: Pa
     expect(row.locator(".cozy-Badge")).to_have_text("not connected")
 
 
-def test_import_a_csv_statement_asks_the_grant_then_shows_the_rows(page: Page) -> None:
+def test_import_a_csv_statement_asks_the_grant_then_shows_the_rows(
+    page: Page, tmp_path: Path
+) -> None:
     accept(page)
     sidebar = open_sidebar(page)
 
@@ -177,6 +179,17 @@ def test_import_a_csv_statement_asks_the_grant_then_shows_the_rows(page: Page) -
     expect(row.locator(".cozy-Badge")).to_have_text("connected")
     expect(row.locator(".cozy-Connector-rows")).to_contain_text("rows in bank.transactions")
     expect(row.locator(".cozy-Connector-run")).to_contain_text("Last import")
+
+    # A statement with a row that cannot be read: the others come in, the row is named
+    lines = CSV.read_text(encoding="utf-8-sig").splitlines()
+    lines[2] = lines[2].replace("2024-06-08", "2024-06-31", 1)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sidebar.locator(".cozy-Import-input").set_input_files(str(broken))
+    warning = page.locator(".Toastify__toast").filter(has_text="rejected")
+    expect(warning).to_contain_text("1 row could not be read and was rejected")
+    expect(warning).to_contain_text("broken.csv:line 3: '2024-06-31' is not a valid date")
+    expect(warning).not_to_contain_text("cozy-import-")  # the upload's folder is not shown
 
 
 def test_what_we_hold_opens_the_transparency_report(page: Page) -> None:
