@@ -16,7 +16,7 @@ import pytest
 
 import cozy_kernel as cozy
 from cozy_connectors.csvbank import CsvImporter
-from cozy_connectors.csvbank.layout import decode
+from cozy_connectors.csvbank.codepages import decode
 from cozy_kernel.connector import Record, Rejected, Skipped
 from cozy_kernel.importer import Statement
 from tests.conftest import run_cozy

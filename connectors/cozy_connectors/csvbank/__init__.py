@@ -1,39 +1,50 @@
-"""``csv``: bank statement CSV exports from French, Spanish, British, German and US banks.
+"""``csv``: bank statement CSV exports from European and US banks and money tools.
 
 Every bank writes CSV its own way — encoding, delimiter, decimal comma, date order, a preamble
-before the header, summary lines after the data — so the importer decides each of these once
-per file from the whole file (or from the bank's profile), then reads every row the same way
-and reports the rows that do not fit instead of guessing row by row. A file carries no account
-id: transactions go to ``--account NAME`` or, by default, to one account per bank profile.
+before the header, summary lines after the data, signs in a column of their own — so the
+importer decides each of these once per file from the whole file (or from the bank's
+profile), then reads every row the same way: each row is a transaction, a rejection naming
+its line and what is wrong, or a skip saying why it is none (a total, a footer, a declined
+payment), never a guess. Transactions go to ``--account NAME``, to the bank profile's
+account, or to the accounts the file's own account column names.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from cozy_connectors.csvbank import codepages, table
 from cozy_connectors.csvbank import layout as layouts
-from cozy_connectors.csvbank import table
 from cozy_connectors.csvbank.banks import builtin
 from cozy_connectors.csvbank.layout import Layout
 from cozy_connectors.csvbank.profiles import FIELDS, Profile, key, save, saved, slug
+from cozy_connectors.csvbank.survey import Book, Survey, fee_proof
 from cozy_connectors.csvbank.values import (
     ORDERS,
     SYMBOLS,
     AmountReader,
     DateReader,
-    DecimalVote,
     FormatReader,
-    OrderVote,
     format_of,
     looks_like_date,
     order_of_format,
+)
+from cozy_connectors.csvbank.vocabulary import (
+    CARD_WORDS,
+    CREDIT_MARKS,
+    DEBIT_MARKS,
+    METHODS,
+    PENDING,
+    SKIPPED,
+    SUMMARY_WORDS,
+    TYPE_CREDIT,
+    TYPE_DEBIT,
 )
 from cozy_kernel.connector import Manifest, Record, Rejected, Skipped
 from cozy_kernel.errors import BadInput, unknown
@@ -52,60 +63,8 @@ OPTIONS = (
     "profile",
     "save_profile",
 )
-SUMMARY_WORDS = frozenset(
-    {
-        "solde",
-        "soldes",
-        "total",
-        "totaux",
-        "totales",
-        "saldo",
-        "kontostand",
-        "balance",
-        "summe",
-        "turnover",
-        "totale",
-    }
-)
-PENDING = frozenset({"pending", "en attente", "a venir", "pendiente", "vorgemerkt", "authorised"})
-SKIPPED = frozenset({"declined", "reverted", "failed", "cancelled", "canceled", "rejected"})
-# Words a type column holds when it says the direction of money rather than the method
-# (Mint's "Transaction Type", ING's "Af Bij"): such a column sets the sign.
-TYPE_DEBIT = frozenset({"debit", "dr", "debito", "debet", "af", "soll", "cargo", "addebito"})
-TYPE_CREDIT = frozenset({"credit", "cr", "credito", "bij", "haben", "abono", "accredito"})
-DEBIT_MARKS = TYPE_DEBIT | {"s", "d", "db", "debe", "-"}
-# "K" is credit in the Baltic banks' exports (kredīts, kreditas, kreedit).
-CREDIT_MARKS = TYPE_CREDIT | {"h", "c", "k", "haber", "+"}
-# Words of card purchases in labels, in the profiles' languages.
-CARD_WORDS = re.compile(
-    r"\b(?:card|carte|cb|tarjeta|karte|kartenzahlung|pos|purchase|achat|compra|acquisto"
-    r"|visa|mastercard|amex)\b",
-    re.ASCII,
-)
 FEE_SAMPLE = 10_000
 YES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
-# The payment method behind the type words banks use, in the profiles' languages.
-_METHOD_WORDS = {
-    "card": (
-        "card", "carte", "cb", "tarjeta", "kartenzahlung", "girocard", "pos", "debit card",
-        "card payment", "paiement carte", "pago con tarjeta",
-    ),
-    "transfer": (
-        "transfer", "virement", "vir", "transferencia", "uberweisung", "ueberweisung",
-        "gutschrift", "gutschr", "faster payment", "ft", "bacs", "standing order",
-        "dauerauftrag", "zelle", "quickpay credit", "quickpay debit", "ach credit", "topup",
-        "lohn", "transferencia recibida",
-    ),
-    "direct_debit": (
-        "direct debit", "directdebit", "dd", "prelevement", "prlv", "recibo", "adeudo",
-        "lastschrift", "folgelastschrift", "erstlastschrift", "ach debit",
-    ),
-    "atm": ("atm", "retrait", "cash", "cajero", "bargeld", "bargeldauszahlung"),
-    "cheque": ("cheque", "check", "chq", "scheck", "check paid"),
-    "fee": ("fee", "frais", "comision", "entgelt", "entgeltabschluss"),
-    "interest": ("interest", "interets", "intereses", "zinsen"),
-}  # fmt: skip
-METHODS = {word: method for method, words in _METHOD_WORDS.items() for word in words}
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
 HEAD_CHARS = 64 * 1024
 MONEY_FIELDS = ("amount", "debit", "credit")
@@ -243,7 +202,7 @@ class CsvImporter(FileImporter):
     @classmethod
     def identify(cls, name: str, head: bytes) -> bool:
         """Claim text tables whose header a bank profile or a date and an amount column name."""
-        text = layouts.head_text(head)
+        text = codepages.head_text(head)
         if text is None:
             return False
         start = text.lstrip("\ufeff \t\r\n")
@@ -277,7 +236,7 @@ class CsvImporter(FileImporter):
             if opts.profile not in chosen:
                 raise unknown("csv profile", opts.profile, chosen)
             forced = chosen[opts.profile]
-        text, encoding = layouts.decode(statement.data, where, opts.encoding)
+        text, encoding = codepages.decode(statement.data, where, opts.encoding)
         text = layouts.lines_of(text)
         head = text[:HEAD_CHARS].split("\n", layouts.SCAN_LINES)[: layouts.SCAN_LINES]
         mapping = opts.columns
@@ -305,64 +264,12 @@ class CsvImporter(FileImporter):
     @staticmethod
     def _prefer(data: bytes, text: str, encoding: str, hint: str) -> tuple[str, str]:
         """Use the bank's known code page when the file is not UTF-8 and decodes with it."""
-        if encoding.startswith("utf") or encoding == hint or encoding in layouts.LEGACY:
+        if encoding.startswith("utf") or encoding == hint or encoding in codepages.LEGACY:
             return text, encoding
         try:
             return layouts.lines_of(data.decode(hint)), hint
         except (UnicodeDecodeError, LookupError):
             return text, encoding
-
-
-@dataclass
-class _Book:
-    """One account of the file, and what its rows taught: currency, latest balance, dates."""
-
-    id: str
-    name: str
-    value: str = ""  # the file's own cell naming it, if it has an account column
-    currency: str | None = None
-    first_date: dt.date | None = None
-    last_date: dt.date | None = None
-    first_latest: tuple[dt.date, Decimal] | None = None
-    last_latest: tuple[dt.date, Decimal] | None = None
-    rows: int = 0
-
-    def balance(self) -> tuple[dt.date, Decimal] | None:
-        """The running balance of the latest day, whichever way the file is sorted."""
-        first, last = self.first_date, self.last_date
-        descending = first is not None and last is not None and first > last
-        return self.first_latest if descending else self.last_latest
-
-    def seen(self, day: dt.date, balance: Decimal | None) -> None:
-        self.rows += 1
-        if self.first_date is None:
-            self.first_date = day
-        self.last_date = day
-        if balance is None:
-            return
-        if self.first_latest is None or day > self.first_latest[0]:
-            self.first_latest = (day, balance)
-        if self.last_latest is None or day >= self.last_latest[0]:
-            self.last_latest = (day, balance)
-
-
-@dataclass
-class _Survey:
-    """What one pass over the whole file tells before any row is read as a transaction.
-
-    Styles (date order, decimal separator), the accounts an account column names, whether a
-    type column says debit/credit, whether every amount is positive on card-like rows, and
-    whether a running balance proves the amount to count its fee or not.
-    """
-
-    dates: OrderVote = field(default_factory=OrderVote)
-    amounts: DecimalVote = field(default_factory=DecimalVote)
-    accounts: dict[str, None] = field(default_factory=dict)
-    types: set[str] = field(default_factory=set)
-    rows: int = 0
-    negative: bool = False
-    card_like: int = 0
-    fees: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class _Reading:
@@ -431,13 +338,13 @@ class _Reading:
             "--account NAME"
         )
 
-    def _survey(self) -> _Survey:
+    def _survey(self) -> Survey:
         """Read the whole file once for what must be known before the first row is kept.
 
         Kept to ``csv``'s pace: per row only cheap string tests, and each distinct type or
         label word set is looked at once.
         """
-        survey = _Survey()
+        survey = Survey()
         date_i = self.cols["date"][0]
         money = [
             i for f in ("amount", "debit", "credit", "balance", "fee") for i in self.cols.get(f, ())
@@ -479,7 +386,7 @@ class _Reading:
                     survey.fees.append((row[amount_i], row[fee_i], row[balance_i]))
         return survey
 
-    def _styles(self, survey: _Survey) -> tuple[DateReader, AmountReader]:
+    def _styles(self, survey: Survey) -> tuple[DateReader, AmountReader]:
         """Date order and decimal separator, from the options, the profile or the columns."""
         order, decimal = self.order, self.decimal
         if order is None:
@@ -496,7 +403,7 @@ class _Reading:
         dates = FormatReader(self.opts.date_format) if self.opts.date_format else DateReader(order)
         return dates, AmountReader(decimal)
 
-    def _decide(self, survey: _Survey, amounts: AmountReader) -> None:
+    def _decide(self, survey: Survey, amounts: AmountReader) -> None:
         """Signs, a type column's direction and fees: from the options, profile or file."""
         method_i = self.one("method")
         types = survey.types - {""}
@@ -512,7 +419,7 @@ class _Reading:
                     "invert_signs=yes, else with --option invert_signs=no"
                 )
         if self.fee_included is None and survey.fees:
-            self.fee_included = _fee_proof(survey.fees, amounts, bool(self.invert))
+            self.fee_included = fee_proof(survey.fees, amounts, bool(self.invert))
 
     def run(self, preamble: list[str]) -> Iterator[Record | Rejected | Skipped]:
         survey = self._survey()
@@ -526,18 +433,18 @@ class _Reading:
             if book.rows or len(state.books) == 1:
                 yield Record("bank.accounts", self._account_record(state, book, preamble))
 
-    def _books(self, survey: _Survey) -> dict[str, _Book]:
+    def _books(self, survey: Survey) -> dict[str, Book]:
         """The file's accounts by their account-column cell ("" for a one-account file)."""
         values = list(survey.accounts)
         if len(values) <= 1 and self.account_id:
-            return {"": _Book(self.account_id, self.account_name, values[0] if values else "")}
-        books: dict[str, _Book] = {}
+            return {"": Book(self.account_id, self.account_name, values[0] if values else "")}
+        books: dict[str, Book] = {}
         for number, value in enumerate(values, start=1):
             ident = slug(value) or f"account-{number}"
-            books[value] = _Book(f"csv:{ident}", value, value)
+            books[value] = Book(f"csv:{ident}", value, value)
         return books
 
-    def _account_record(self, state: _State, book: _Book, preamble: list[str]) -> dict[str, Any]:
+    def _account_record(self, state: _State, book: Book, preamble: list[str]) -> dict[str, Any]:
         currency = self.currency or book.currency or state.first_currency
         if currency is None:
             raise BadInput(
@@ -585,47 +492,10 @@ class _Reading:
         save(self.profile, self.statement.workspace)
 
 
-def _fee_proof(
-    samples: list[tuple[str, str, str]], amounts: AmountReader, invert: bool
-) -> bool | None:
-    """Whether the running balance moves by the amount (True) or by amount minus fee (False).
-
-    Consecutive rows are compared both ways round (files run oldest or newest first); only
-    rows with a fee can tell, and the answer stands only if no such row says otherwise.
-    """
-    values: list[tuple[Decimal, Decimal, Decimal] | None] = []
-    for raw_amount, raw_fee, raw_balance in samples:
-        try:
-            amount, fee, balance = (amounts(r)[0] for r in (raw_amount, raw_fee, raw_balance))
-        except ValueError:
-            values.append(None)
-            continue
-        if amount is None or balance is None:
-            values.append(None)
-            continue
-        values.append((-amount if invert else amount, abs(fee or Decimal(0)), balance))
-    included = excluded = 0
-    for older, newer in itertools.pairwise(values):
-        if older is None or newer is None:
-            continue
-        for row, delta in ((newer, newer[2] - older[2]), (older, older[2] - newer[2])):
-            if not row[1]:
-                continue
-            if delta == row[0]:
-                included += 1
-            elif delta == row[0] - row[1]:
-                excluded += 1
-    if included and not excluded:
-        return True
-    if excluded and not included:
-        return False
-    return None
-
-
 class _State:
     """The row loop of one file, and what it learns on the way (currency, balance, accounts)."""
 
-    def __init__(self, reading: _Reading, amounts: AmountReader, books: dict[str, _Book]) -> None:
+    def __init__(self, reading: _Reading, amounts: AmountReader, books: dict[str, Book]) -> None:
         self.reading = reading
         self.amounts = amounts
         self.books = books
