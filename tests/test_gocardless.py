@@ -381,3 +381,17 @@ def test_check_reports_the_requisition_status(
     doctor = json.loads(run_cozy(home, "doctor", "--json").out)
     (item,) = [c for c in doctor["connectors"] if c["id"] == "gocardless"]
     assert item["ok"] and item["details"]["requisition_id"] in fake.requisitions
+
+
+@pytest.mark.parametrize("suffix", ["/api/v2", "/api/v2/", "/"])
+def test_the_service_address_may_be_given_as_the_api_root(
+    home: Path, fake: FakeGoCardless, quick_keyring: None, suffix: str
+) -> None:
+    pairs = [f"base_url={fake.url}{suffix}", f"institution_id={SANDBOX}"]
+    connected = run_cozy(home, "connect", "gocardless", *(a for p in pairs for a in ("--set", p)),
+                         "--secret-env", "secret_id=GC_ID", "--secret-env", "secret_key=GC_KEY",
+                         "--yes")  # fmt: skip
+
+    assert connected.code == 0, connected.err
+    assert len(fake.requisitions) == 1
+

@@ -57,7 +57,9 @@ class Client:
 
     def __init__(self, http: requests.Session, base_url: str, vault: Vault) -> None:
         self.http = http
-        self.root = base_url.rstrip("/") + API
+        # The official clients write the service address as the API root (".../api/v2"):
+        # take both that and the bare host, never doubling the path.
+        self.root = base_url.rstrip("/").removesuffix(API.rstrip("/")) + API
         self.host = host_of(base_url)
         self.vault = vault
         self.access: str | None = None
