@@ -26,6 +26,7 @@ from cozy_kernel.store import Store
 ENV_KEY = "COZY_KEYRING_KEY"
 ENV_FILE = "COZY_KEYRING_FILE"
 INSECURE = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+ENCRYPTED = "keyrings.cryptfile"
 
 
 class NoKeyring(CozyError):
@@ -117,13 +118,16 @@ def backend() -> Any:
         return _encrypted_file(key, os.environ.get(ENV_FILE))
     ring = keyring.get_keyring()
     chained = getattr(ring, "backends", None)
-    usable = [ring] if chained is None else list(chained)
-    if not usable or all(type(r).__module__.startswith(INSECURE) for r in usable):
+    found = [ring] if chained is None else list(chained)
+    # Without its key, the encrypted-file keyring asks for a password at the terminal: a
+    # server, a kernel or a `--yes` run has nobody to type it and would die "aborted".
+    usable = [r for r in found if not type(r).__module__.startswith((*INSECURE, ENCRYPTED))]
+    if not usable:
         raise NoKeyring(
             "no secure keyring on this machine for passwords and tokens",
             hint=f"set {ENV_KEY} to keep them in an encrypted file (see README)",
         )
-    return ring
+    return ring if len(usable) == len(found) else usable[0]
 
 
 def _service(store: Store, connector: str) -> str:

@@ -212,6 +212,26 @@ def test_without_a_secure_keyring_secrets_are_refused_with_the_fix(
     assert all(form.decode() not in result.err for form in canary_forms())
 
 
+def test_an_encrypted_file_keyring_without_its_key_never_asks_a_password(
+    home: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the machine's default keyring chain (the encrypted file, no system keyring) and
+    # no COZY_KEYRING_KEY: it would ask for a password at a terminal nobody watches
+    write_connector(home, "bankapi", BANKAPI)
+    monkeypatch.delenv("COZY_KEYRING_KEY", raising=False)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(home.parent / "xdg"))
+
+    result = run_cozy(home, "connect", "bankapi", "--set", f"base_url={server}",
+                      "--secret-env", "token=BANK_TOKEN", "--yes",
+                      env={"BANK_TOKEN": TOKEN})  # fmt: skip
+
+    assert result.code == 1
+    assert "set a password" not in result.err and "aborted" not in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert "no secure keyring" in last and "set COZY_KEYRING_KEY" in last
+
+
 def test_secret_values_hide_from_repr_and_redact_in_every_spelling() -> None:
     secret = secrets.Secret(TOKEN)
     text = f"url?t={urllib.parse.quote(TOKEN, safe='')} auth={base64.b64encode(TOKEN.encode())}"
