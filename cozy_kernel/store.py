@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import sqlite3
 import uuid
 from collections import Counter
@@ -243,13 +245,48 @@ def _v7(db: sqlite3.Connection) -> None:
     _script(db, "ALTER TABLE egress_log ADD COLUMN sent INTEGER NOT NULL DEFAULT 0")
 
 
+def _v8(db: sqlite3.Connection) -> None:
+    """Which process runs each run, so a run whose process was killed can be marked failed.
+
+    Kept apart from ``runs``, which travels in bundles: a process id means nothing elsewhere.
+    Runs left ``running`` by an earlier version cannot say who ran them; none can still be.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE run_owners (
+            run_id INTEGER PRIMARY KEY REFERENCES runs (id),
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL
+        )
+        """,
+    )
+    db.execute(
+        "UPDATE runs SET outcome = 'failed', ended_at = ?, error = ? WHERE outcome = 'running'",
+        (_now(), "interrupted: it was still running when this store was upgraded"),
+    )
+
+
 # Rows are written and read in bulk (a sync, a frame, a restore): measured on a million demo
 # transactions, 32 KiB pages insert a restore's rows in 1.1 s where 4 KiB pages take 1.8 s.
 PAGE_SIZE = 32_768
 # Append only: each migration moves the schema one ``user_version`` forward.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8,
 )  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine still exists (one of another user's counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -313,10 +350,13 @@ class Store:
             raise
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (a full disk): rolling back
+            # again would hide the real error behind "no transaction is active".
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     @property
     def store_id(self) -> str:
@@ -617,14 +657,43 @@ class Store:
     # -- runs and cursors --------------------------------------------------------------
 
     def start_run(self, connector: str, *, full: bool, trigger: str = "user") -> int:
-        """Log a run as running, committed at once so other processes can see it."""
-        cur = self.db.execute(
-            "INSERT INTO runs (connector, started_at, outcome, full, trigger) "
-            "VALUES (?, ?, 'running', ?, ?)",
-            (connector, _now(), int(full), trigger),
-        )
-        assert cur.lastrowid is not None
+        """Log a run as running, committed at once so other processes can see it.
+
+        First marks failed the runs whose process was killed, so none stays running forever.
+        """
+        with self.transaction():
+            self.reap()
+            cur = self.db.execute(
+                "INSERT INTO runs (connector, started_at, outcome, full, trigger) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (connector, _now(), int(full), trigger),
+            )
+            assert cur.lastrowid is not None
+            self.db.execute(
+                "INSERT INTO run_owners VALUES (?, ?, ?)",
+                (cur.lastrowid, os.getpid(), socket.gethostname()),
+            )
         return cur.lastrowid
+
+    def reap(self) -> list[int]:
+        """Mark failed the runs still ``running`` whose process on this machine has died."""
+        rows = self.db.execute(
+            "SELECT r.id, o.pid FROM runs r JOIN run_owners o ON o.run_id = r.id "
+            "WHERE r.outcome = 'running' AND o.host = ?",
+            (socket.gethostname(),),
+        ).fetchall()
+        dead = [(run_id, pid) for run_id, pid in rows if not _alive(pid)]
+        for run_id, pid in dead:
+            self.db.execute(
+                "UPDATE runs SET outcome = 'failed', ended_at = ?, error = ? WHERE id = ?",
+                (
+                    _now(),
+                    f"interrupted: its process ({pid}) stopped before the run ended; "
+                    "nothing it fetched was kept",
+                    run_id,
+                ),
+            )
+        return [run_id for run_id, _ in dead]
 
     def finish_run(
         self,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,7 +64,7 @@ def dump(home: Path) -> list:
         tables = [
             r[0]
             for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY 1")
-            if r[0] not in ("runs", "rejections")
+            if r[0] not in ("runs", "run_owners", "rejections")
         ]
         return [(t, db.execute(f'SELECT * FROM "{t}" ORDER BY 1, 2').fetchall()) for t in tables]
 
@@ -223,3 +227,59 @@ def test_booked_rows_replace_the_pending_ones_they_settle_one_to_one(
     ids = set(cozy.frame("bank.transactions")["id"])
     assert ids == {"b-coffee-1", "b-coffee-2", "b-train", "p-train", "p-hotel"}
     assert (report.added, report.updated, report.unchanged) == (1, 2, 1)
+
+
+SLOW = '''
+import datetime as dt
+import os
+import time
+from decimal import Decimal
+from cozy_kernel.connector import Connector, Manifest, Record
+
+class Slow(Connector):
+    """Fetches one row at a time, slowly while SLOW_SECONDS says so."""
+    manifest = Manifest(id="slow", name="Slow", version="1", kind="file",
+                        writes=("bank.accounts", "bank.transactions"),
+                        description={"en": "test connector"})
+
+    def fetch(self, since):
+        pause = float(os.environ.get("SLOW_SECONDS", "0"))
+        yield Record("bank.accounts", {"id": "s", "name": "Slow", "currency": "EUR"})
+        for i in range(200):
+            time.sleep(pause)
+            yield Record("bank.transactions", {
+                "id": f"s-{i}", "account_id": "s", "date": dt.date(2026, 1, 1),
+                "amount": Decimal(i), "currency": "EUR", "label": "x", "pending": False})
+
+connector = Slow
+'''
+
+
+def test_a_sync_killed_midway_is_marked_failed_by_the_next_run(home: Path) -> None:
+    # Given a sync killed while it runs
+    write_connector(home, "slow", SLOW)
+    cozy.connect("slow", grant=True)
+    env = {**os.environ, "SLOW_SECONDS": "0.5"}
+    command = [sys.executable, "-m", "cozy_kernel", "--home", str(home), "sync", "slow"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if [r for r in cozy.runs("slow") if r["outcome"] == "running"]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sync never started")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    (orphan,) = cozy.runs("slow")
+    assert orphan["outcome"] == "running"  # nobody is left to say otherwise
+
+    # When the next run starts
+    report = cozy.sync("slow")
+
+    # Then the killed one is failed, with why, and the new one did the work
+    (killed,) = [r for r in cozy.runs("slow") if r["id"] == orphan["id"]]
+    assert killed["outcome"] == "failed"
+    assert f"interrupted: its process ({child.pid}) stopped" in killed["error"]
+    assert report.added == 201

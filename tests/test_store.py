@@ -178,3 +178,32 @@ def test_a_new_store_has_large_pages_and_an_older_one_keeps_its_own(home: Path) 
 
     assert store.db.execute("PRAGMA page_size").fetchone()[0] == 4096
     assert store.db.execute('SELECT count(*) FROM "bank.accounts"').fetchone()[0] == 1
+
+
+def test_an_error_after_sqlite_ended_the_transaction_itself_is_the_one_reported(
+    store: Store,
+) -> None:
+    # A full disk makes SQLite roll the transaction back on its own; the error that caused
+    # it must reach the user, not "cannot rollback - no transaction is active".
+    full = pytest.raises(sqlite3.OperationalError, match="database or disk is full")
+    with full, store.transaction() as db:
+        db.execute("ROLLBACK")  # what SQLite does itself on SQLITE_FULL
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with store.transaction() as db:  # and the store is usable again
+        db.execute("INSERT INTO meta VALUES ('probe', '1')")
+    assert store.db.execute("SELECT value FROM meta WHERE key = 'probe'").fetchone() == ("1",)
+
+
+def test_a_commit_that_fails_rolls_back_and_reports_its_error(store: Store) -> None:
+    store.db.execute("PRAGMA foreign_keys = ON")
+    store.db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    store.db.execute(
+        "CREATE TABLE child (id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.transaction() as db:
+        db.execute("INSERT INTO child VALUES (1)")  # fails only at COMMIT
+
+    assert not store.db.in_transaction
+    assert store.db.execute("SELECT count(*) FROM child").fetchone() == (0,)
