@@ -768,6 +768,10 @@ class Store:
             "DELETE FROM rejections WHERE run_id IN (SELECT id FROM runs WHERE connector = ?)",
             (connector,),
         )
+        self.db.execute(
+            "DELETE FROM run_owners WHERE run_id IN (SELECT id FROM runs WHERE connector = ?)",
+            (connector,),
+        )
         self.db.execute("DELETE FROM runs WHERE connector = ?", (connector,))
         self.db.execute("DELETE FROM egress_log WHERE connector = ?", (connector,))
         for name in erased:
