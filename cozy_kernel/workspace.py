@@ -8,12 +8,20 @@ kernel and the CLI started by the same person see the same data.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cozy_kernel.errors import BadInput
 
 ENV_HOME = "COZY_HOME"
+# What a workspace's own folder holds: anything else means it belongs to someone or something.
+ENTRIES = frozenset(
+    {
+        "cozy.db", "cozy.db-wal", "cozy.db-shm", "cozy.db-journal", "raw", "cache",
+        "connectors", "notebooks", "exports", "profiles", "archive",
+    }
+)  # fmt: skip
 APP_NAME = "cozy-notebook"
 
 
@@ -48,13 +56,33 @@ class Workspace:
         return ws
 
     def ensure(self) -> None:
+        """Create the workspace, or check that an existing folder is one before touching it.
+
+        A folder holding anything but a workspace's own entries (a home folder, a project,
+        a shared ``/tmp``) is refused as it is: making it private or adding files to it would
+        change someone's folder that Cozy Notebook does not own.
+        """
         if self.root.exists() and not self.root.is_dir():
             raise BadInput(f"workspace {self.root} exists and is not a folder")
+        if self.root.is_dir() and not (self.root / "cozy.db").exists():
+            strangers = sorted(p.name for p in self.root.iterdir() if p.name not in ENTRIES)
+            if strangers:
+                raise BadInput(
+                    f"{self.root} is not a Cozy Notebook workspace: it holds {strangers[0]!r} "
+                    "and no cozy.db; give a new or empty folder (--home, COZY_HOME)"
+                )
+            if self.root.stat().st_mode & 0o7022 or self.root.stat().st_uid != os.getuid():
+                raise BadInput(
+                    f"{self.root} is shared (mode {stat.S_IMODE(self.root.stat().st_mode):o}, "
+                    "or another user's); give a folder of your own"
+                )
+        new = not (self.root / "cozy.db").exists()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # mkdir's mode is masked by the umask and ignored for existing folders.
-        self.root.chmod(0o700)
+        if new:  # mkdir's mode is masked by the umask and ignored for an empty folder given
+            self.root.chmod(0o700)
         for folder in (self.raw_dir, self.cache_dir.parent, self.cache_dir, self.connectors_dir):
-            folder.mkdir(exist_ok=True, mode=0o700)
+            if not folder.is_dir():
+                folder.mkdir(mode=0o700)
 
     @property
     def db_path(self) -> Path:

@@ -56,3 +56,72 @@ def test_a_file_in_the_way_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("x")
     with pytest.raises(BadInput, match="exists and is not a folder"):
         Workspace.open(tmp_path / "taken")
+
+
+def _snapshot(folder: Path) -> list[tuple[str, int]]:
+    inside = sorted((str(p.relative_to(folder)), p.stat().st_mode) for p in folder.rglob("*"))
+    return [*inside, (".", folder.stat().st_mode)]
+
+
+def test_a_folder_that_is_not_a_workspace_is_refused_and_never_changed(tmp_path: Path) -> None:
+    from cozy_kernel.errors import BadInput
+
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "notes.txt").write_text("mine")
+    project.chmod(0o755)
+    before = _snapshot(project)
+
+    with pytest.raises(BadInput, match=r"is not a Cozy Notebook workspace: it holds 'notes\.txt'"):
+        Workspace.open(project)
+
+    assert _snapshot(project) == before
+
+
+def test_a_shared_folder_is_refused_and_never_changed(tmp_path: Path) -> None:
+    from cozy_kernel.errors import BadInput
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+
+    with pytest.raises(BadInput, match=r"is shared \(mode 1777"):
+        Workspace.open(shared)
+
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert list(shared.iterdir()) == []
+
+
+def test_an_empty_folder_of_ones_own_becomes_a_private_workspace(tmp_path: Path) -> None:
+    given = tmp_path / "empty"
+    given.mkdir(mode=0o755)
+    given.chmod(0o755)
+
+    ws = Workspace.open(given)
+
+    assert stat.S_IMODE(ws.root.stat().st_mode) == 0o700
+
+
+def test_an_existing_workspace_keeps_the_mode_its_owner_gave_it(tmp_path: Path) -> None:
+    from cozy_kernel.store import Store
+
+    ws = Workspace.open(tmp_path / "ws")
+    Store(ws.db_path).close()
+    ws.root.chmod(0o750)
+
+    Workspace.open(ws.root)
+
+    assert stat.S_IMODE(ws.root.stat().st_mode) == 0o750
+
+
+def test_the_cli_refuses_a_foreign_folder_with_exit_4(tmp_path: Path) -> None:
+    from tests.conftest import run_cozy
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+
+    result = run_cozy(tmp_path / "photos", "consent", "log", "--verify")
+
+    assert result.code == 4, result.err
+    assert "is not a Cozy Notebook workspace" in result.err
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]
