@@ -109,7 +109,8 @@ def disconnect(
 
     Always allowed, terms or not: withdrawing must be as easy as consenting. Erasure removes
     the connector's rows, raw payloads and original files, cursors, settings and run log —
-    nothing of any other connector — and drops the frame snapshots that held its rows.
+    nothing of any other connector's rows — and drops the frame snapshots and the bundles
+    kept in the workspace, which held its rows too.
     """
     known = (
         store.connection(connector_id) is not None
@@ -130,4 +131,20 @@ def disconnect(
         # The local category model learned from every connector's rows: it goes with any
         # erasure, and is trained again from what remains the next time it is needed.
         shutil.rmtree(ws.root / "cache" / "budget", ignore_errors=True)
+        _drop_bundles(ws)
     return erased
+
+
+def _drop_bundles(ws: Workspace) -> None:
+    """Delete the bundles kept in the workspace, which hold every connector's rows.
+
+    Exports waiting to be downloaded, bundles received for a restore, and bundles a killed
+    restore left unpacked would otherwise keep a copy of what the user asked to erase.
+    """
+    exports = ws.root / "exports"
+    if exports.is_dir():
+        for path in exports.iterdir():
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+    for unpacked in ws.cache_dir.parent.glob(".cozy-bundle-*"):
+        shutil.rmtree(unpacked, ignore_errors=True)

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -314,6 +315,27 @@ def test_withdrawal_stops_syncs_and_keeps_the_data(home: Path) -> None:
     assert "agg-1" in set(cozy.frame("bank.accounts")["id"])
 
 
+def everything_in(home: Path) -> str:
+    """Every value the workspace holds anywhere: files as bytes, zips and Parquet decoded.
+
+    The user's own connectors' code is left out: it is no data, and erasure keeps it.
+    """
+    import pyarrow.parquet as pq
+
+    found = []
+    for path in home.rglob("*"):
+        if not path.is_file() or path.relative_to(home).parts[0] == "connectors":
+            continue
+        data = path.read_bytes()
+        found.append(data.decode("latin-1"))
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                found.extend(zf.read(n).decode("latin-1") for n in zf.namelist())
+        if data.startswith(b"PAR1"):
+            found.append(str(pq.read_table(path).to_pylist()))
+    return "\n".join(found)
+
+
 def db_bytes(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in home.glob("cozy.db*"))
 
@@ -332,6 +354,14 @@ def test_erase_removes_exactly_that_connectors_data_and_nothing_else(home: Path)
     accounts = cozy.frame("bank.accounts")
     assert set(accounts["connector"]) == {"demo-bank", "aggregator"}
     assert b"UNIQUE-AGG-LABEL" in db_bytes(home)
+    # and copies of it in the workspace: an export waiting for download, a bundle a killed
+    # restore left unpacked
+    (home / "exports").mkdir()
+    bundle = Path(cozy.export_bundle(home / "exports" / "cozy-export-1.zip")["path"])
+    leftover = home / "cache" / ".cozy-bundle-killed"
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(leftover)
+    assert "UNIQUE-AGG-LABEL" in everything_in(home)
 
     # When the user withdraws with erasure
     result = run_cozy(home, "disconnect", "aggregator", "--erase", "--yes")
@@ -339,6 +369,8 @@ def test_erase_removes_exactly_that_connectors_data_and_nothing_else(home: Path)
     # Then everything of the aggregator is gone, down to the bytes of the store
     assert result.code == 0 and "erased 1 rows from bank.accounts" in result.out
     assert b"UNIQUE-AGG-LABEL" not in db_bytes(home)
+    assert "UNIQUE-AGG-LABEL" not in everything_in(home)
+    assert not bundle.exists() and not leftover.exists()
     assert b"UNIQUE-AGG-RAW" not in db_bytes(home)
     assert not original.parent.exists()
     for snapshot in (home / "cache" / "frames").glob("*.parquet"):
