@@ -510,6 +510,13 @@ def terms_status(*, home: Home = None) -> dict[str, Any]:
         return _terms.status(store)
 
 
+def require_terms(*, home: Home = None) -> None:
+    """The terms gate alone (:class:`ConsentRequired` until accepted), for a face that queues
+    work, such as a server job: it must refuse when asked, not accept and fail later."""
+    with session(home) as (_, store):
+        _terms.require(store)
+
+
 def terms_text(language: str = "en") -> str:
     """The current terms and privacy notice, exactly as accepting them records."""
     return _terms.document(language).text

@@ -15,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
@@ -30,6 +30,7 @@ API_VERSION = "1"
 METHOD = "jupyterlab"
 T = TypeVar("T")
 CONNECTOR = r"(?P<connector_id>[a-z][a-z0-9-]*)"
+NAME_MAX = 255  # bytes in a file name on ext4, APFS, NTFS (UTF-16 units there)
 
 
 class CozyHandler(APIHandler):
@@ -48,8 +49,10 @@ class CozyHandler(APIHandler):
             return {}
         try:
             data = json.loads(self.request.body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UsageError("request body is not JSON") from None
+        except RecursionError:
+            raise UsageError("request body nests too deep") from None
+        except ValueError:  # not JSON, not UTF-8, or a number past Python's 4,300 digits
+            raise UsageError("request body is not JSON this server can read") from None
         if not isinstance(data, dict):
             raise UsageError("request body must be a JSON object")
         return data
@@ -201,6 +204,7 @@ class SyncHandler(CozyHandler):
         def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
             return cozy.sync(connector_id, full=full, progress=progress).as_dict()
 
+        await self.call(api.require_terms)  # refused now, not accepted then failed (or run later)
         job = self.jobs.start(connector_id, work)
         self.set_header("Location", url_path_join(self.base_url, "cozy/api/jobs", job.id))
         self.reply(job.as_dict(), status=202)
@@ -228,8 +232,7 @@ class ImportHandler(CozyHandler):
         with tempfile.TemporaryDirectory(prefix="cozy-import-") as folder:
             paths = []
             for i, upload in enumerate(uploads):
-                # Keep the user's file name (importers and messages use it), never a path.
-                name = Path(upload["filename"]).name or f"statement-{i}"
+                name = _upload_name(upload["filename"]) or f"statement-{i}"
                 path = Path(folder) / f"{i}" / name
                 path.parent.mkdir()
                 path.write_bytes(upload["body"])
@@ -238,6 +241,17 @@ class ImportHandler(CozyHandler):
                 cozy.import_files, paths, account=account, grant=grant, method=METHOD
             )
         self.reply(_uploaded_names(report, folder))
+
+
+def _upload_name(filename: str) -> str:
+    """The user's file name (importers and messages use it), never a path; refused when no
+    file system could hold it, rather than failing on the disk as a server error."""
+    name = Path(filename).name
+    if name in (".", ".."):
+        raise UsageError(f"{name!r} is not a file name")
+    if len(os.fsencode(name)) > NAME_MAX:
+        raise UsageError(f"file name {name[:40]!r}… is longer than {NAME_MAX} bytes")
+    return name
 
 
 def _uploaded_names(value: Any, folder: str) -> Any:
@@ -275,31 +289,54 @@ class ReportHandler(CozyHandler):
 @tornado.web.stream_request_body
 class BundlesHandler(CozyHandler):
     """A bundle as the raw request body (``cozy transfer``, "Import a bundle"): streamed to a
-    private file in the workspace, then verified and restored; nothing is kept after."""
+    private file in the workspace, then verified and restored; nothing is kept after.
+
+    Tornado streams the body as soon as ``prepare`` returns, before ``post`` and its
+    ``@authenticated`` run. So ``prepare`` refuses a request with no user, or before the
+    terms, and not one byte of its body is read; an upload cut short leaves no file.
+    """
+
+    _incoming: tuple[BinaryIO, Path] | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()  # authentication and XSRF, before any byte is accepted
         connection: Any = self.request.connection
+        connection.set_max_body_size(0)  # until allowed: a refused request is cut off unread
+        await super().prepare()  # who asks, and the XSRF check
+        if self.current_user is None:
+            raise tornado.web.HTTPError(403)
+        handle, path = await self.call(api.incoming_bundle)  # the terms, checked in the core
+        self._incoming = (os.fdopen(handle, "wb"), path)
         connection.set_max_body_size(handover.max_incoming())
-        handle, self._path = await self.call(api.incoming_bundle)
-        self._file = os.fdopen(handle, "wb")
 
     def data_received(self, chunk: bytes) -> None:
-        self._file.write(chunk)
+        if self._incoming is not None:
+            self._incoming[0].write(chunk)
 
     @tornado.web.authenticated
     async def post(self) -> None:
-        self._file.close()
+        assert self._incoming is not None  # prepare made it, or refused the request
+        file, path = self._incoming
+        self._incoming = None  # the restore owns it now: a client leaving does not pull it away
+        file.close()
         try:
-            summary = await self.call(cozy.restore_bundle, self._path)
+            summary = await self.call(cozy.restore_bundle, path)
         finally:
-            self._path.unlink(missing_ok=True)  # before the answer: nothing is kept after
+            path.unlink(missing_ok=True)  # before the answer: nothing is kept after
         self.reply(summary)
 
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._discard()  # the client went away mid-upload: no partial file stays
+
     def on_finish(self) -> None:
-        if hasattr(self, "_file"):
-            self._file.close()
-            self._path.unlink(missing_ok=True)
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._incoming is not None:
+            file, path = self._incoming
+            self._incoming = None
+            file.close()
+            path.unlink(missing_ok=True)
 
 
 class ExportHandler(CozyHandler):
@@ -310,7 +347,8 @@ class ExportHandler(CozyHandler):
         def work(progress: Callable[[int, int | None], None]) -> dict[str, Any]:
             return api.export_download(progress=progress)
 
-        job = self.jobs.start("export", work)
+        await self.call(api.require_terms)
+        job = self.jobs.start("export", work, kind="export")
         self.reply(job.as_dict(), status=202)
 
 

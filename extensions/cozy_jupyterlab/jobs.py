@@ -1,8 +1,10 @@
-"""Background syncs in the server process, so a request returns at once with a job id.
+"""Background syncs and exports in the server process, so a request returns at once with a
+job id.
 
 Each sync commits in one transaction like any other, so a kernel reading frames meanwhile
-sees the data before or after it, never in between. One sync per connector at a time: a
-second request gets 409 while the first runs.
+sees the data before or after it, never in between. One job per kind and name at a time (a
+sync per connector, one export): a second request gets 409 while the first runs. Kinds keep
+their own names, so a connector called ``export`` never waits on an export.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from cozy_kernel.errors import CozyError
 
 MAX_KEPT = 200
+ACTIVE = ("queued", "running")
+Kind = Literal["sync", "export"]
 
 
 class AlreadyRunning(CozyError):
@@ -29,7 +33,8 @@ class AlreadyRunning(CozyError):
 @dataclass
 class Job:
     id: str
-    connector: str
+    kind: Kind
+    connector: str  # the connector a sync runs; "export" for an export (the sidebar's key)
     state: str = "queued"  # queued, running, done, failed
     done: int = 0
     total: int | None = None
@@ -51,7 +56,7 @@ def _now() -> str:
 
 
 class Jobs:
-    """The server's sync jobs, newest kept, at most one running per connector."""
+    """The server's jobs, newest kept, at most one running per kind and name."""
 
     def __init__(self, workers: int = 2) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cozy-sync")
@@ -59,19 +64,22 @@ class Jobs:
         self._lock = threading.Lock()
 
     def start(
-        self, connector: str, work: Callable[[Callable[[int, int | None], None]], Any]
+        self,
+        connector: str,
+        work: Callable[[Callable[[int, int | None], None]], Any],
+        *,
+        kind: Kind = "sync",
     ) -> Job:
         with self._lock:
             for job in self._jobs.values():
-                if job.connector == connector and job.state in ("queued", "running"):
-                    raise AlreadyRunning(
-                        f"a sync of {connector!r} is already running (job {job.id})"
-                    )
-            job = Job(uuid.uuid4().hex, connector)
+                if (job.kind, job.connector) == (kind, connector) and job.state in ACTIVE:
+                    what = f"a sync of {connector!r}" if kind == "sync" else f"an {kind}"
+                    raise AlreadyRunning(f"{what} is already running (job {job.id})")
+            job = Job(uuid.uuid4().hex, kind, connector)
             self._jobs[job.id] = job
             while len(self._jobs) > MAX_KEPT:
                 oldest = next(iter(self._jobs))
-                if self._jobs[oldest].state in ("queued", "running"):
+                if self._jobs[oldest].state in ACTIVE:
                     break
                 del self._jobs[oldest]
         self._pool.submit(self._run, job, work)
@@ -100,12 +108,12 @@ class Jobs:
             job.state, job.report, job.ended_at = "done", result, _now()
 
     def running(self) -> dict[str, Job]:
-        """The queued or running job of each busy connector."""
+        """The queued or running sync of each busy connector."""
         with self._lock:
             return {
                 job.connector: job
                 for job in self._jobs.values()
-                if job.state in ("queued", "running")
+                if job.kind == "sync" and job.state in ACTIVE
             }
 
     def get(self, job_id: str) -> Job | None:
