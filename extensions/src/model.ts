@@ -55,7 +55,12 @@ export class CozyModel {
   }
 
   job(connector: string): IJob | undefined {
-    return this._jobs.get(connector);
+    return this._jobs.get(`sync:${connector}`);
+  }
+
+  /** The export of the whole workspace under way or last made, apart from any sync. */
+  get exportJob(): IJob | undefined {
+    return this._jobs.get('export:');
   }
 
   async loadTerms(): Promise<ITermsView> {
@@ -192,7 +197,7 @@ export class CozyModel {
       `connectors/${connector}/consent${erase ? '?erase=1' : ''}`,
       { method: 'DELETE' }
     );
-    this._jobs.delete(connector);
+    this._jobs.delete(`sync:${connector}`);
     await this.refresh();
     return result;
   }
@@ -219,7 +224,7 @@ export class CozyModel {
   }
 
   private _setJob(job: IJob): void {
-    this._jobs.set(job.connector, job);
+    this._jobs.set(job.kind === 'export' ? 'export:' : `sync:${job.connector}`, job);
     this._changed.emit();
   }
 

@@ -332,7 +332,7 @@ function ImportArea(props: { options: ISidebarOptions }): JSX.Element {
 function Tools(props: { options: ISidebarOptions }): JSX.Element {
   const { model, trans } = props.options;
   const picker = React.useRef<HTMLInputElement>(null);
-  const job = model.job('export');
+  const job = model.exportJob;
   const exporting = job?.state === 'queued' || job?.state === 'running';
 
   const exportData = (): Promise<void> =>

@@ -156,6 +156,8 @@ export interface IDisconnectResult {
 
 export interface IJob {
   id: string;
+  /** A connector's sync, or the export of the whole workspace. */
+  kind: 'sync' | 'export';
   connector: string;
   state: 'queued' | 'running' | 'done' | 'failed';
   done: number;
