@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Bump when the snapshot layout changes, so old files are rebuilt rather than misread.
 SNAPSHOT_FORMAT = "1"
-# Set while a share bundle runs a notebook: every read is noted (cozy_kernel.portability).
+# Set while a share bundle runs a notebook: what it is handed is noted (portability.lineage).
 LINEAGE_ENV = "COZY_LINEAGE"
 DateLike = str | dt.date | None
 
@@ -197,6 +197,15 @@ def _as_date(value: DateLike, name: str) -> dt.date | None:
         raise UsageError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def read(ws: Workspace, store: Store, name: str) -> pa.Table:
+    """A whole collection as Arrow, for the core's own use.
+
+    Never noted by a share's lineage: a function that reads more than it hands over (the
+    budget categorises the whole history, then returns a month) notes what it returns.
+    """
+    return _rows(ws, store, name, None, None, None)[1]
+
+
 def table(
     ws: Workspace,
     store: Store,
@@ -206,7 +215,62 @@ def table(
     until: DateLike = None,
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """A collection as Arrow; ``since``/``until`` are inclusive bounds on its date."""
+    """A collection as Arrow, as handed to a notebook (``cozy.frame``) or a file.
+
+    While a share bundle runs a notebook, the rows and columns returned are noted (and
+    pseudonymised when asked), so that the bundle holds exactly those.
+    """
+    coll, data = _rows(ws, store, name, since, until, columns)
+    if os.environ.get(LINEAGE_ENV):
+        from cozy_kernel.portability import lineage
+
+        return lineage.observe(coll, data, columns)
+    return data if columns is None else data.select(list(columns))
+
+
+def handed_over(
+    coll: Collection,
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    like: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """A frame of ``coll``'s rows that a public function returns, as the notebook gets it.
+
+    For functions that compute on more than they return (see :func:`read`): while a share
+    runs the notebook, the rows of ``frame`` and the collection's ``columns`` it carries are
+    noted, and pseudonymised when asked (``like``: more columns holding values of a column of
+    ``coll``, see :func:`cozy_kernel.portability.lineage.received`).
+    """
+    if not os.environ.get(LINEAGE_ENV):
+        return frame
+    from cozy_kernel.portability import lineage
+
+    return lineage.received(coll, frame, columns, like)
+
+
+def pseudonymous(frame: pd.DataFrame, coll: Collection, like: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with the columns that hold ``coll``'s identifying values hidden in a
+    pseudonymised share (``like``: column of ``frame`` -> column of ``coll``).
+
+    For what a function returns from outside the collections that still names accounts,
+    counterparties or label words (a budget rule's conditions).
+    """
+    if not os.environ.get(LINEAGE_ENV):
+        return frame
+    from cozy_kernel.portability import lineage
+
+    return lineage.disguised(frame, coll, like)
+
+
+def _rows(
+    ws: Workspace,
+    store: Store,
+    name: str,
+    since: DateLike,
+    until: DateLike,
+    columns: Sequence[str] | None,
+) -> tuple[Collection, pa.Table]:
+    """The rows between ``since`` and ``until``, every column; ``columns`` checked to exist."""
     import pyarrow.compute as pc
 
     from cozy_kernel import terms
@@ -237,11 +301,7 @@ def table(
         for c in columns:
             if c not in table.column_names:
                 raise unknown(f"column of {name}", c, table.column_names)
-    if os.environ.get(LINEAGE_ENV):
-        from cozy_kernel.portability import lineage
-
-        return lineage.observe(coll, table, columns)
-    return table if columns is None else table.select(list(columns))
+    return coll, table
 
 
 def to_pandas(data: pa.Table) -> pd.DataFrame:

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -20,6 +22,7 @@ import cozy_kernel as cozy
 from cozy_kernel.portability import lineage
 from tests.conftest import UNTIL, run_cozy, write_connector
 from tests.test_portability import THINGS
+from tests.test_portability_hostile import entries, resealed, write
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATES = Path(__file__).resolve().parent.parent / "notebooks"
@@ -127,6 +130,58 @@ def test_the_receiver_restores_it_apart_from_their_own_data(shared: Path, home: 
     assert "nothing changed" in again.out
 
 
+def test_a_share_from_another_instance_never_overwrites_one_restored_before(
+    shared: Path, sender: Path, analysis: Path, home: Path, tmp_path: Path
+) -> None:
+    # Given the sender's share, restored here
+    assert run_cozy(home, "restore", str(shared), "--yes").code == 0
+    (space,) = {
+        c["name"].split(".")[1] for c in cozy.collections() if c["name"].startswith("shared.")
+    }
+    first = cozy.frame(f"shared.{space}.bank.transactions")
+    # And another instance holding the same rows under other labels, its id beginning like the
+    # sender's, sharing a notebook of the same name
+    other = tmp_path / "other"
+    shutil.copytree(sender, other)
+    with sqlite3.connect(other / "cozy.db") as db:
+        (source,) = db.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        lookalike = source[:8] + uuid.uuid4().hex[8:]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'store_id'", (lookalike,))
+    for key in first["id"]:
+        cozy.edit("bank.transactions", key, label="overwritten", home=other)
+    theirs = tmp_path / "theirs.zip"
+    made = run_cozy(other, "export", "--share", str(analysis), "--out", str(theirs))
+    assert made.code == 0, made.err
+
+    def claiming(namespace: str) -> Callable[[bytes], bytes]:
+        def change(descriptor: bytes) -> bytes:
+            package = json.loads(descriptor)
+            package["cozy"]["namespace"] = namespace
+            return json.dumps(package).encode()
+
+        return change
+
+    forged = write(tmp_path / "forged.zip", resealed("/datapackage.json", claiming(space))(
+        entries(theirs)))  # fmt: skip
+
+    # When both are restored
+    honest = run_cozy(home, "restore", str(theirs), "--yes", "--json")
+    refused = run_cozy(home, "restore", str(forged), "--yes")
+
+    # Then the first share's rows are untouched: the other instance's share lands beside
+    # them, and one naming their namespace is refused as a bundle that lies (exit 5)
+    assert honest.code == 0, honest.err
+    spaces = {
+        c["name"].split(".")[1] for c in cozy.collections() if c["name"].startswith("shared.")
+    }
+    assert len(spaces) == 2 and space in spaces
+    (beside,) = spaces - {space}
+    assert set(cozy.frame(f"shared.{beside}.bank.transactions")["label"]) == {"overwritten"}
+    assert refused.code == 5, refused.err
+    assert f"claims shared.{space}" in refused.err
+    assert cozy.frame(f"shared.{space}.bank.transactions").equals(first)
+
+
 def test_pseudonyms_replace_counterparties_and_labels_in_data_and_outputs(
     sender: Path, analysis: Path, tmp_path: Path
 ) -> None:
@@ -142,6 +197,7 @@ def test_pseudonyms_replace_counterparties_and_labels_in_data_and_outputs(
         key = bytes.fromhex(
             db.execute("SELECT value FROM meta WHERE key = 'pseudonym_key'").fetchone()[0]
         )
+    originals.index = [lineage.pseudonym(lineage.KEYS, i, key) for i in originals.index]
     for row in rows:
         label = str(originals.loc[row["id"], "label"])
         assert row["label"] == lineage.pseudonym("label", label, key)  # stable, keyed

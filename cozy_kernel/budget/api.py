@@ -23,9 +23,9 @@ from cozy_kernel.budget import plans as _plans
 from cozy_kernel.budget import storage
 from cozy_kernel.budget import tree as _tree
 from cozy_kernel.budget.model import CategoryModel, examples, fingerprint, texts
-from cozy_kernel.errors import BadInput
+from cozy_kernel.errors import BadInput, unknown
 from cozy_kernel.frames import DateLike
-from cozy_kernel.schemas import money_to_minor
+from cozy_kernel.schemas import BANK_ACCOUNTS, BANK_TRANSACTIONS, Collection, money_to_minor
 from cozy_kernel.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -75,7 +75,18 @@ def merge_categories(source: str, into: str, *, home: Home = None) -> dict[str, 
 def rules(*, home: Home = None) -> pd.DataFrame:
     """Your rules, active and proposed, in the order they are tried."""
     with session(home) as (_, store):
-        return _rules.frame(storage.rules(store))
+        return _shown(_rules.frame(storage.rules(store)))
+
+
+# A rule's conditions name what transactions hold: a pseudonymised share hides them alike.
+_RULE_VALUES = {"account": "account_id", "counterparty": "counterparty", "contains": "label",
+                "regex": "label"}  # fmt: skip
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    from cozy_kernel import frames
+
+    return frames.pseudonymous(table, BANK_TRANSACTIONS, _RULE_VALUES)
 
 
 def _minor(value: Decimal | int | str | None, name: str) -> int | None:
@@ -128,11 +139,11 @@ def propose_rules(*, home: Home = None) -> pd.DataFrame:
     """Record rules suggested by your corrections (state ``proposed``) and return them."""
     from cozy_kernel.budget.proposals import suggest
 
-    tx = transactions(home=home)
+    tx = _categorised(None, None, None, "en", True, home)
     with session(home) as (_, store):
         added = set(storage.add_proposals(store, suggest(tx)))
         table = _rules.frame(storage.rules(store))
-    return table[table["id"].isin(added)].reset_index(drop=True)
+    return _shown(table[table["id"].isin(added)].reset_index(drop=True))
 
 
 def budgets(*, home: Home = None) -> pd.DataFrame:
@@ -176,7 +187,12 @@ def accounts(*, home: Home = None) -> pd.DataFrame:
         return frames.to_pandas(frames.table(ws, store, "bank.accounts"))
 
 
-_bank_accounts = accounts  # ``book`` and ``transactions`` take an ``accounts`` argument
+def _accounts(home: Home) -> pd.DataFrame:
+    """``bank.accounts`` for a function that returns only some of them (not noted)."""
+    from cozy_kernel import frames
+
+    with session(home) as (ws, store):
+        return frames.to_pandas(frames.read(ws, store, "bank.accounts"))
 
 
 def transactions(
@@ -184,6 +200,7 @@ def transactions(
     until: DateLike = None,
     *,
     accounts: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
     language: str = "en",
     learn: bool = True,
     home: Home = None,
@@ -191,9 +208,43 @@ def transactions(
     """Your transactions, categorised: category, its source and confidence, transfers, flow.
 
     The whole history is categorised (the model and transfer pairs need it) before
-    ``since``/``until`` (inclusive dates) and ``accounts`` (ids) select rows.
-    ``learn=False`` leaves the model out.
+    ``since``/``until`` (inclusive dates) and ``accounts`` (ids) select rows; ``columns``
+    keeps only those of ``bank.transactions`` (and its ``id``) beside the categorisation's
+    own. ``learn=False`` leaves the model out. A share of the notebook holds only the rows
+    and columns returned.
     """
+    own = BANK_TRANSACTIONS.columns
+    for c in columns or ():
+        if c not in own:
+            raise unknown("column of bank.transactions", c, own)
+    out = _categorised(since, until, accounts, language, learn, home)
+    if columns is not None:
+        # ``category`` is the decision, not the stored column (that one is ``bank_category``)
+        kept = {BANK_TRANSACTIONS.key, "category", *columns}
+        out = out[[c for c in out.columns if c in kept or c not in own]]
+    return _handed(BANK_TRANSACTIONS, out)
+
+
+def _handed(coll: Collection, frame: pd.DataFrame) -> pd.DataFrame:
+    """What a share of the notebook may hold: the rows returned, and their stored columns.
+
+    A transaction's ``transfer_pair`` holds another row's id: pseudonymised like one.
+    """
+    from cozy_kernel import frames
+
+    stored = [c for c in frame.columns if c in coll.columns]
+    return frames.handed_over(coll, frame, stored, {"transfer_pair": coll.key})
+
+
+def _categorised(
+    since: DateLike,
+    until: DateLike,
+    accounts: Sequence[str] | None,
+    language: str,
+    learn: bool,
+    home: Home,
+) -> pd.DataFrame:
+    """Every transaction categorised, then the rows asked for; never noted by a share."""
     import pandas as pd
 
     from cozy_kernel import frames
@@ -203,7 +254,7 @@ def transactions(
         tree = _tree.frame(storage.nodes(store), language)
         aliases = storage.aliases(store)
         active = storage.rules(store)
-        tx = frames.to_pandas(frames.table(ws, store, "bank.transactions"))
+        tx = frames.to_pandas(frames.read(ws, store, "bank.transactions"))
         manual = storage.manual_categories(store)
     if manual:
         ids = [m[0] for m in manual]
@@ -339,7 +390,6 @@ def book(
 
     from cozy_kernel import frames
     from cozy_kernel.errors import ConsentRequired
-    from cozy_kernel.schemas import BANK_ACCOUNTS, BANK_TRANSACTIONS
 
     default = _tree.frame(_tree.DEFAULT_TREE, language)
     nothing = frames.to_pandas(frames.arrow_schema(BANK_TRANSACTIONS).empty_table())
@@ -347,8 +397,8 @@ def book(
     empty_accounts = frames.to_pandas(frames.arrow_schema(BANK_ACCOUNTS).empty_table())
     try:
         tree = categories(language, home=home)
-        tx = transactions(accounts=accounts, language=language, home=home)
-        acc = _bank_accounts(home=home)
+        tx = _categorised(None, None, accounts, language, True, home)
+        acc = _accounts(home)
         plan = budgets(home=home)
     except ConsentRequired:
         if not explain:
@@ -357,7 +407,8 @@ def book(
     if accounts is not None:
         acc = acc[acc["id"].astype(str).isin(list(accounts))]
     if tx.empty:
-        return Book(tx, acc, tree, plan, currency, NO_DATA)
+        return Book(_handed(BANK_TRANSACTIONS, tx), _handed(BANK_ACCOUNTS, acc), tree, plan,
+                    currency, NO_DATA)  # fmt: skip
     found = tx["currency"].astype(str).value_counts()
     note = None
     if currency is None:
@@ -372,4 +423,5 @@ def book(
     acc = acc[acc["currency"].astype(str) == currency].reset_index(drop=True)
     plan = plan[plan["currency"] == currency].reset_index(drop=True)
     missing = None if not tx.empty else f"No transactions in {currency}. " + NO_DATA
+    tx, acc = _handed(BANK_TRANSACTIONS, tx), _handed(BANK_ACCOUNTS, acc)
     return Book(tx, acc, tree, plan, currency, missing, note)

@@ -26,6 +26,7 @@ from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import chain, layout
 from cozy_kernel.portability.layout import Progress
 from cozy_kernel.portability.merge import STAGE, Merge, Staged, namespace_of, stage
+from cozy_kernel.portability.share import check_namespace
 from cozy_kernel.portability.verify import Bundle, Unpacked, checked, unpacked
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
@@ -52,6 +53,8 @@ def restore(ws: Workspace, store: Store, path: Path, progress: Progress | None) 
         bundle, staged = _verified_and_staged(raw, progress)
         namespace = namespace_of(bundle.kind, bundle.descriptor)
         share = namespace is not None
+        if namespace is not None:  # never another instance's share: theirs would be overwritten
+            check_namespace(bundle.source, bundle.descriptor, namespace)
         plan = _plan_files(ws, bundle, namespace)
         moved: list[Path] = []
         made: list[Path] = []

@@ -5,33 +5,28 @@ The notebook runs in a new kernel on this workspace with lineage recording on
 offline HTML, and for each collection it read only those rows (by key) and columns (plus the
 key, which names the rows). No originals, no consent records, no settings. The receiver's
 restore puts the rows in collections of their own (``shared.NAMESPACE.…``), apart from theirs.
+
+Restore imports this module to check a share's namespace, so the exporter is imported only
+when a share is made.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets as _random
 import subprocess
 import tempfile
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cozy_kernel import terms
-from cozy_kernel.errors import BadInput, CozyError
+from cozy_kernel.errors import BadInput, CozyError, IntegrityError
 from cozy_kernel.frames import LINEAGE_ENV, collection_from_store
 from cozy_kernel.portability import layout, lineage, package, tables
-from cozy_kernel.portability.export import (
-    Counter,
-    assembling,
-    link_foreign_keys,
-    now,
-    publish,
-    readme,
-    write_notebooks,
-    write_table,
-)
-from cozy_kernel.schemas import Collection
+from cozy_kernel.schemas import Collection, Field
 from cozy_kernel.store import Store
 
 CELL_TIMEOUT_S = 600
@@ -60,12 +55,38 @@ def pseudonym_key(store: Store) -> bytes:
     return bytes.fromhex(row[0])
 
 
-def namespace(name: str, source: str) -> str:
-    """Where a receiver keeps the shared rows: the notebook's name and the sender's id."""
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+def namespace(notebook: str, source: str) -> str:
+    """Where a receiver keeps a share's rows: the notebook's name, then a hash of the sending
+    instance's id with the notebook's file name.
+
+    The receiver derives it again from the bundle and refuses one that claims another
+    (:func:`check_namespace`), so a share from another instance can never land on the rows
+    of one already restored. The whole id is hashed: its first characters alone could be
+    chosen to match another instance's.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", PurePosixPath(notebook).stem.lower()).strip("_")
     if not slug[:1].isalpha():
         slug = f"nb_{slug}".rstrip("_")
-    return f"{slug}_{source[:8]}"
+    digest = hashlib.sha256(f"{source}\n{notebook}".encode()).hexdigest()
+    return f"{slug}_{digest[:16]}"
+
+
+def check_namespace(source: str, descriptor: Mapping[str, Any], claimed: str) -> None:
+    """Refuse a share whose namespace is not the one its source and notebook give.
+
+    ``source`` is the bundle's checked instance id. Bundles are not signed: one that copies
+    another instance's id as well is not caught here, only one that names a namespace its
+    own id does not give.
+    """
+    about = descriptor.get("cozy")
+    notebook = about.get("notebook") if isinstance(about, Mapping) else None
+    expected = namespace(notebook, source) if isinstance(notebook, str) else None
+    if claimed != expected:
+        raise IntegrityError(
+            f"bundle: this share claims shared.{claimed}, not the namespace its source gives "
+            f"({'none' if expected is None else f'shared.{expected}'}); nothing was restored",
+            hint="a share made before namespaces were derived must be exported again",
+        )
 
 
 def export_share(
@@ -81,6 +102,14 @@ def export_share(
     from cozy_kernel import frames
     from cozy_kernel.api import session
     from cozy_kernel.portability.convert import strip_private
+    from cozy_kernel.portability.export import (
+        assembling,
+        link_foreign_keys,
+        now,
+        publish,
+        readme,
+        write_notebooks,
+    )
 
     out = out.absolute()
     with session(home) as (ws, store):
@@ -96,12 +125,12 @@ def export_share(
             read = lineage.read(trail)
         shared = strip_private(executed)
         created = now()
-        space = namespace(name, store.store_id)
+        space = namespace(f"{name}.ipynb", store.store_id)
         with assembling(store, out) as (root, builder):
             payload = builder.payload
             rows = {}
             for collection, (columns, keys) in sorted(read.items()):
-                table = frames.table(ws, store, collection)
+                table = frames.read(ws, store, collection)
                 rows[collection] = _write_rows(
                     collection_from_store(store, collection), table, columns, keys, key,
                     builder, payload,
@@ -172,24 +201,38 @@ def _write_rows(
     builder: package.Builder,
     payload: Path,
 ) -> dict[str, Any]:
-    """Only the rows and columns read (plus the key); pseudonymised as the notebook saw them."""
+    """Only the rows and columns read, plus the key that names the rows for a restore.
+
+    Pseudonymised as the notebook saw them; the key too, so the rows' names give away no
+    account number and no label hash, and stay stable from one share to the next.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if key is not None:
-        table = lineage.pseudonymise(table, key)
+    from cozy_kernel.portability.export import Counter, write_table
+
     wanted = pa.array(sorted(keys), pa.string())
     table = table.filter(pc.is_in(table.column(coll.key).cast(pa.string()), value_set=wanted))
     names = [c for c in table.column_names if c in columns or c == coll.key]
     table = table.select(names)
+    hidden: dict[str, str] = {}
+    if key is not None:
+        hidden = lineage.identifying(coll)
+        table = lineage.pseudonymise(coll, table, key)
     subset = Collection(
         coll.name,
-        tuple(f for f in coll.fields if f.name in names),
+        tuple(
+            # A pseudonymised integer is text now.
+            Field(f.name, "text" if f.name in hidden and f.kind == "int" else f.kind,
+                  f.nullable, f.description)
+            for f in coll.fields
+            if f.name in names
+        ),
         key=coll.key,
         description=coll.description,
         order_by=tuple(n for n in coll.order_by if n in names) or (coll.key,),
-    )
-    described = {f["name"]: f for f in tables.field_schema(coll)["fields"]}
+    )  # fmt: skip
+    described = {f["name"]: f for f in tables.field_schema(subset)["fields"]}
     schema = {"fields": [described[n] for n in names], "primaryKey": [coll.key]}
     count = write_table(
         builder, payload, f"{layout.COLLECTIONS}/{coll.name}", coll.name,
