@@ -9,6 +9,12 @@ the export already hashed each one for ``datapackage.json``. Each file is a few 
 Unzipping is where a hostile bundle attacks, so :func:`extract` checks every entry before
 writing anything: no absolute path, ``..``, backslash or drive letter, no link or device, no
 duplicate (even by case), bounded entry count, total size and compression ratio.
+
+Those checks, the LoC ``bagit`` reader and other filesystems refuse names a workspace may hold
+(a notebook ``Café.ipynb`` twice, once NFC and once NFD; ``a.ipynb`` beside ``A.ipynb``; an
+uploaded statement named with a backslash, a newline or a trailing space), so the export gives
+such files a :class:`PortableNames` payload path and keeps the original name beside it in
+``datapackage.json``, where restore finds it again (:func:`original_paths`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ import shutil
 import stat
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any
 
-from cozy_kernel.errors import IntegrityError
+from cozy_kernel.errors import BadInput, IntegrityError
 
 ALGORITHMS = ("sha256", "sha512")
 TAG_FILES = ("bagit.txt", "bag-info.txt")
@@ -33,6 +40,17 @@ CHUNK = 1 << 20
 # Already compressed: deflating Parquet again costs time and saves almost nothing.
 STORED_SUFFIXES = (".parquet", ".png", ".jpg", ".jpeg", ".gz", ".zip")
 ENV_MAX_BYTES = "COZY_BUNDLE_MAX_BYTES"
+# The resource property holding a renamed file's original path, relative to the payload.
+ORIGINAL_PATH = "cozy:original-path"
+NAME_BYTES = 255  # a file name's limit on ext4, APFS, NTFS (in UTF-16 units there) and in tar
+# Characters no payload name holds. "%": RFC 8493 percent-encodes it in manifests, but bagit
+# 1.x decodes only %0D and %0A, so a name holding one reads differently in each; a name
+# without "%", CR or LF reads the same in both. Backslash: refused by extract, and a folder
+# separator on Windows, like the other characters Windows refuses in names.
+UNPORTABLE = frozenset('%\\:*?"<>|')
+# Controls (CR, LF, tab, NEL), invisible formatting and bidi overrides, line and paragraph
+# separators (which str.splitlines and bagit's reader break manifest lines at), surrogates.
+UNPORTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 # bagit logs every failure as a warning; without a handler Python prints them on stderr, and
 # our errors are one line. Libraries should do this themselves.
@@ -78,6 +96,108 @@ def files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file():
             yield path
+
+
+def fold(name: str) -> str:
+    """The form in which two names are one: :func:`extract` refuses a second entry of a form,
+    as a case- and normalisation-insensitive filesystem (macOS, Windows) would merge them."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+class PortableNames:
+    """Payload paths for files a person or a sender named, each one every reader accepts.
+
+    A name is kept when it can be; else it is normalised (NFC), its unportable characters and
+    its leading or trailing spaces (and trailing dots) become ``_``, it is shortened to
+    :data:`NAME_BYTES`, and ``~2``, ``~3``… before its suffix tell it apart from a name of the
+    same :func:`fold` in its folder. Folders are named the same way, once each.
+    """
+
+    def __init__(self) -> None:
+        self._given: dict[tuple[str, ...], str] = {}  # original path -> its portable last part
+        self._taken: dict[tuple[str, ...], set[str]] = {}  # portable folder -> folded names
+
+    def __call__(self, original: str, twin: str = "") -> str:
+        """The payload path for ``original`` (relative, POSIX); ``twin`` is the suffix of a
+        sibling written beside it (a notebook's ``.html``), whose name is kept free too."""
+        if any(unicodedata.category(c) == "Cs" for c in original):
+            raise BadInput(f"{original!r}: its name is not UTF-8 text; rename it to export it")
+        parts = PurePosixPath(original).parts
+        portable: list[str] = []
+        for depth in range(1, len(parts) + 1):
+            key = parts[:depth]
+            if key not in self._given:
+                last = twin if depth == len(parts) else ""
+                self._given[key] = self._claim(tuple(portable), parts[depth - 1], last)
+            portable.append(self._given[key])
+        return "/".join(portable)
+
+    def _claim(self, folder: tuple[str, ...], name: str, twin: str) -> str:
+        taken = self._taken.setdefault(folder, set())
+        stem, suffix = _split(_plain(name))
+        n = 1
+        while True:
+            mark = f"~{n}" if n > 1 else ""
+            endings = [mark + suffix, *([mark + twin] if twin else [])]
+            room = NAME_BYTES - max(len(e.encode()) for e in endings)
+            cut = stem
+            while len(cut.encode()) > room:
+                cut = cut[:-1]
+            names = [_plain(cut + ending) for ending in endings]
+            if not any(fold(candidate) in taken for candidate in names):
+                taken.update(fold(candidate) for candidate in names)
+                return names[0]
+            n += 1
+
+
+def _plain(name: str) -> str:
+    chars = [
+        "_" if c in UNPORTABLE or unicodedata.category(c) in UNPORTABLE_CATEGORIES else c
+        for c in unicodedata.normalize("NFC", name)
+    ]
+    # bagit strips manifest lines of surrounding spaces; Windows drops trailing spaces and dots.
+    for i in range(len(chars)):
+        if not chars[i].isspace():
+            break
+        chars[i] = "_"
+    for i in reversed(range(len(chars))):
+        if not (chars[i].isspace() or chars[i] == "."):
+            break
+        chars[i] = "_"
+    return "".join(chars) or "_"
+
+
+def _split(name: str) -> tuple[str, str]:
+    """(stem, suffix): a short suffix stays whole when a name is shortened or numbered."""
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if dot > 0 and len(name) - dot <= 16 else (name, "")
+
+
+def original_paths(resources: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Payload path -> the path a renamed file had, as a bundle's resources state it.
+
+    The bundle is someone else's input: an original that leaves the payload's top folder,
+    holds an empty, ``.`` or ``..`` part or a separator of this system, turns a notebook into
+    another kind of file, or names the same file as another is refused.
+    """
+    originals: dict[str, str] = {}
+    paths: list[str] = []
+    for resource in resources:
+        rel, original = str(resource.get("path")), resource.get(ORIGINAL_PATH)
+        if original is not None:
+            parts = original.split("/") if isinstance(original, str) else []
+            if (
+                len(parts) < 2
+                or parts[0] != rel.split("/")[0]
+                or any(p in ("", ".", "..") or "\x00" in p or PurePath(p).name != p for p in parts)
+                or original.endswith(".ipynb") != rel.endswith(".ipynb")
+            ):
+                raise IntegrityError(f"bundle: {rel}: its original path {original!r} is refused")
+            originals[rel] = original
+        paths.append(originals.get(rel, rel))
+    if len(set(paths)) != len(paths):
+        raise IntegrityError("bundle: two files would be restored under one name")
+    return originals
 
 
 def write_bag(root: Path, info: Mapping[str, str], known: Mapping[Path, Digest]) -> list[Path]:
@@ -240,7 +360,7 @@ def extract(archive: Path, into: Path, limits: Limits | None = None) -> Path:
             problem = _entry_problem(info)
             if problem is not None:
                 raise IntegrityError(f"{label}: entry {info.filename!r} {problem}")
-            folded = unicodedata.normalize("NFC", info.filename.rstrip("/")).casefold()
+            folded = fold(info.filename.rstrip("/"))
             if folded in seen:
                 raise IntegrityError(f"{label}: entry {info.filename!r} appears twice")
             seen.add(folded)

@@ -280,18 +280,30 @@ def _write_edits(
 
 
 def _copy_raw(ws: Workspace, builder: package.Builder, payload: Path) -> int:
-    """The originals as received, byte for byte."""
+    """The originals as received, byte for byte, under names every reader of a bag accepts."""
     copied = 0
+    names = bag.PortableNames()
     for source in bag.files(ws.raw_dir):
         rel = source.relative_to(ws.raw_dir)
         if any(part.startswith(".") for part in rel.parts):
             continue  # a half-written temporary file of an import in progress
-        target = payload / layout.RAW / rel
+        original = f"{layout.RAW}/{rel.as_posix()}"
+        target = payload / names(original)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        builder.add_file(target)["cozy:connector"] = rel.parts[0]
+        extra: dict[str, Any] = {
+            "cozy:connector": rel.parts[0],
+            **renamed(original, target, payload),
+        }
+        builder.add_file(target, **extra)
         copied += 1
     return copied
+
+
+def renamed(original: str, target: Path, payload: Path) -> dict[str, Any]:
+    """The original path of a file the bundle holds under another name, for restore."""
+    kept = target.relative_to(payload).as_posix() == original
+    return {} if kept else {bag.ORIGINAL_PATH: original}
 
 
 def _notebooks(ws: Workspace) -> list[tuple[str, Path]]:
@@ -316,6 +328,7 @@ def write_notebooks(
     from cozy_kernel.portability.convert import html
 
     written = []
+    names = bag.PortableNames()
     for rel, source in found:
         try:
             nb = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
@@ -323,10 +336,11 @@ def write_notebooks(
         except Exception as exc:  # nbformat raises JSON, validation and OS errors alike
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BadInput(f"notebooks/{rel}: not a valid notebook ({first})") from None
-        target = payload / layout.NOTEBOOKS / rel
+        original = f"{layout.NOTEBOOKS}/{rel}"
+        target = payload / names(original, twin=".html")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        builder.add_file(target)
+        builder.add_file(target, **renamed(original, target, payload))
         page = target.with_suffix(".html")
         page.write_text(html(nb), encoding="utf-8")
         builder.add_file(page)

@@ -23,7 +23,7 @@ from typing import Any
 
 from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
-from cozy_kernel.portability import chain, layout
+from cozy_kernel.portability import bag, chain, layout
 from cozy_kernel.portability.layout import Progress
 from cozy_kernel.portability.merge import STAGE, Merge, Staged, namespace_of, stage
 from cozy_kernel.portability.share import check_namespace
@@ -144,8 +144,9 @@ def _plan_files(ws: Workspace, bundle: Bundle, namespace: str | None) -> Plan:
     """Which payload files land where: originals, notebooks, the source's consent records."""
     plan = Plan()
     history = _history(ws, bundle) if bundle.kind == layout.FULL else None
+    originals = bag.original_paths(bundle.descriptor["resources"])  # names made portable
     for rel, checksum in sorted(bundle.manifest.items()):
-        parts = rel.split("/")
+        parts = originals.get(rel, rel).split("/")
         source = bundle.payload / rel
         if namespace is not None:
             if parts[0] != layout.NOTEBOOKS or not rel.endswith(".ipynb"):
