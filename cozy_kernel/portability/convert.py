@@ -4,13 +4,22 @@
 ``nbconvert.exporters`` entry-point group). :class:`RemovePrivateCells` drops cells tagged
 ``private`` for any format: ``--Exporter.preprocessors=cozy_kernel.portability.convert.
 RemovePrivateCells``. HTML in a bundle must open offline, so :func:`html` uses the lab
-template without the scripts it loads from CDNs (require.js, MathJax, Mermaid, widgets) and
-without JavaScript outputs; images are embedded.
+template without the scripts it loads from CDNs (require.js, MathJax, Mermaid, widgets),
+without JavaScript outputs, widget views and saved widget state (each a script element), and
+with Mermaid sources as escaped text; images are embedded.
+
+A bundle's HTML is also opened by someone who did not write the notebook (a share bundle's
+receiver), from a file on disk: whatever HTML the notebook's outputs, markdown and raw cells
+hold is cut down to an allow-list (:func:`clean`: text, structure, tables, embedded images;
+no script, event handler, frame, form or style sheet, no address of another host), and a
+Content-Security-Policy forbids the page to run scripts or load anything but what it embeds,
+should a rendering path ever let something through.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +28,57 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 from traitlets import Bool, Set, Unicode, default
 
 PRIVATE_TAG = "private"
+# Inline styles and data: images and fonts only: nothing runs, nothing comes from elsewhere.
+POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "form-action 'none'; base-uri 'none'"
+)
 OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{% block html_head %}
+<meta http-equiv="Content-Security-Policy" content="POLICY">
+{{ super() }}
+{% endblock html_head %}
 {% block html_head_js %}{% endblock html_head_js %}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}
 {% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
 {% block data_javascript %}{% endblock data_javascript %}
-"""
+{% block data_widget_view %}{% endblock data_widget_view %}
+{% block footer %}
+</html>
+{% endblock footer %}
+{% block data_mermaid scoped %}
+<div class="jp-Mermaid"><pre class="mermaid">
+{{- output.data['text/vnd.mermaid'].strip() | escape_html -}}
+</pre></div>
+{% endblock data_mermaid %}
+""".replace("POLICY", POLICY)
+# What a notebook's own HTML keeps: text, structure, tables, lists and embedded images.
+KEPT_TAGS = frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col",
+    "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p",
+    "pre", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strong", "sub", "summary",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul", "var", "wbr",
+})  # fmt: skip
+# Elements whose content is code, a style sheet or another document: removed with it, where
+# other unknown elements (font, center…) give way to their text.
+DROPPED_TAGS = frozenset({
+    "script", "style", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
+    "noscript", "noembed", "noframes", "title", "textarea", "select", "svg", "math",
+})  # fmt: skip
+KEPT_ATTRIBUTES = {
+    "*": frozenset({"class", "id", "title", "lang", "dir", "align", "style"}),
+    "a": frozenset({"name"}),
+    "img": frozenset({"alt", "width", "height"}),
+    "table": frozenset({"border", "cellpadding", "cellspacing", "summary"}),
+    "td": frozenset({"colspan", "rowspan", "valign"}),
+    "th": frozenset({"colspan", "rowspan", "scope", "valign"}),
+    "col": frozenset({"span", "width"}),
+    "colgroup": frozenset({"span", "width"}),
+    "ol": frozenset({"start", "type", "reversed"}),
+    "li": frozenset({"value"}),
+}
 
 
 class RemovePrivateCells(TagRemovePreprocessor):
@@ -41,7 +94,7 @@ class RemovePrivateCells(TagRemovePreprocessor):
 
 
 def html(nb: Any) -> str:
-    """A notebook as a self-contained HTML page that loads nothing from the network."""
+    """A notebook as a self-contained HTML page that runs nothing and loads nothing."""
     import jinja2
     from nbconvert import HTMLExporter
 
@@ -50,9 +103,70 @@ def html(nb: Any) -> str:
         extra_loaders=[jinja2.DictLoader({"cozy-offline.html.j2": OFFLINE_TEMPLATE})],
         template_file="cozy-offline.html.j2",
         embed_images=True,
+        # The lab template passes markdown, raw cells, code and HTML outputs through its
+        # clean_html filter, which then is ours.
+        sanitize_html=True,
+        filters={"clean_html": clean},
     )
     body, _ = exporter.from_notebook_node(nb)
     return str(body)
+
+
+def clean(fragment: str | bytes) -> str:
+    """A notebook's HTML cut down to :data:`KEPT_TAGS`: nothing that runs or loads.
+
+    bleach (nbconvert's own sanitiser, on html5lib, which parses as browsers do) keeps the
+    allowed elements and attributes; links keep only ``#anchors`` and images only ``data:``
+    addresses. nbconvert's default filter lets ``https:`` links through and escapes, rather
+    than keeps, the ``thead``/``th`` of every pandas table.
+    """
+    import bleach  # type: ignore[import-untyped]
+    from bleach.css_sanitizer import (  # type: ignore[import-untyped]
+        ALLOWED_CSS_PROPERTIES,
+        CSSSanitizer,
+    )
+
+    text = fragment.decode() if isinstance(fragment, bytes) else str(fragment)
+    cleaner = bleach.Cleaner(
+        tags=KEPT_TAGS | DROPPED_TAGS,
+        attributes=_kept_attribute,
+        protocols={"data"},
+        strip=True,
+        strip_comments=True,
+        filters=[_DropContent],
+        # cursor is the one listed property that takes a url()
+        css_sanitizer=CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES - {"cursor"}),
+    )
+    return str(cleaner.clean(text))
+
+
+def _kept_attribute(tag: str, name: str, value: str) -> bool:
+    address = value.strip().lower()
+    if name == "src":
+        return tag == "img" and address.startswith("data:image/")
+    if name == "href":
+        return tag == "a" and address.startswith("#")
+    return name in KEPT_ATTRIBUTES["*"] or name in KEPT_ATTRIBUTES.get(tag, ())
+
+
+class _DropContent:
+    """A filter on bleach's token stream (html5lib's: balanced, as a tree walker makes it)
+    that removes each element of :data:`DROPPED_TAGS` with all it holds; stripping the tags
+    alone would print their code or style sheet as text."""
+
+    def __init__(self, source: Iterable[dict[str, Any]]) -> None:
+        self.source = source
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        depth = 0
+        for token in self.source:
+            dropped = token.get("name") in DROPPED_TAGS
+            if token["type"] == "StartTag" and dropped:
+                depth += 1
+            elif token["type"] == "EndTag" and dropped:
+                depth -= 1
+            elif depth == 0 and not (token["type"] == "EmptyTag" and dropped):
+                yield token
 
 
 def strip_private(nb: Any) -> Any:
