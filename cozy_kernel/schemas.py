@@ -76,6 +76,10 @@ class Collection:
             raise BadInput(f"collection {self.name!r}: {sorted(clash)} are provenance columns")
         if self.key not in names:
             raise BadInput(f"collection {self.name!r}: key {self.key!r} is not a field")
+        # Frames sort by it and the report reads its dates: a name that is no field breaks both.
+        unordered = [n for n in self.order_by if n not in names]
+        if unordered:
+            raise BadInput(f"collection {self.name!r}: order_by {unordered[0]!r} is not a field")
         object.__setattr__(self, "_by_name", {f.name: f for f in self.fields})
 
     @property

@@ -6,14 +6,19 @@ import base64
 import hashlib
 import json
 import re
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 import urllib.parse
 import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -140,6 +145,71 @@ def resealed(suffix: str, change: Callable[[bytes], bytes]) -> Callable[[Entries
     return reseal
 
 
+Payload = dict[str, bytes]  # a bundle's payload: path under data/ -> bytes
+
+
+Edit = Callable[[Payload, dict[str, Any]], bytes | None]
+
+
+def rebuilt(edit: Edit) -> Callable[[Entries], Entries]:
+    """A bundle whose payload files and descriptor ``edit`` changed, as one who knows the format
+    would make it: every size, hash, manifest and tag redone, so fixity holds and only the
+    checks of what the files say can tell. ``edit`` may return the descriptor's raw bytes."""
+
+    def rebuild(items: Entries) -> Entries:
+        base = top(items)
+        files = {info.filename: data for info, data in items}
+        prefix = f"{base}/data/"
+        payload = {n.removeprefix(prefix): d for n, d in files.items() if n.startswith(prefix)}
+        package = json.loads(payload["datapackage.json"])
+        raw = edit(payload, package)
+        for resource in package["resources"]:
+            path = resource.get("path") if isinstance(resource, dict) else None
+            data = payload.get(path) if isinstance(path, str) else None
+            if data is not None:
+                resource["bytes"] = len(data)
+                resource["hash"] = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        payload["datapackage.json"] = raw or (json.dumps(package, indent=1) + "\n").encode()
+        out = {f"{prefix}{rel}": data for rel, data in sorted(payload.items())}
+        for alg in ("sha256", "sha512"):
+            out[f"{base}/manifest-{alg}.txt"] = "".join(
+                f"{hashlib.new(alg, d).hexdigest()}  data/{rel}\n"
+                for rel, d in sorted(payload.items())
+            ).encode()
+        oxum = f"Payload-Oxum: {sum(map(len, payload.values()))}.{len(payload)}".encode()
+        info = re.sub(rb"Payload-Oxum: [\d.]+", oxum, files[f"{base}/bag-info.txt"])
+        out[f"{base}/bagit.txt"], out[f"{base}/bag-info.txt"] = files[f"{base}/bagit.txt"], info
+        tagged = ["bagit.txt", "bag-info.txt", "manifest-sha256.txt", "manifest-sha512.txt"]
+        for alg in ("sha256", "sha512"):
+            out[f"{base}/tagmanifest-{alg}.txt"] = "".join(
+                f"{hashlib.new(alg, out[f'{base}/{n}']).hexdigest()}  {n}\n" for n in tagged
+            ).encode()
+        made = []
+        for name, data in out.items():
+            info_ = zipfile.ZipInfo(name)
+            info_.compress_type = zipfile.ZIP_DEFLATED
+            made.append((info_, data))
+        return made
+
+    return rebuild
+
+
+def store_table_renamed(name: str) -> Callable[[Payload, dict[str, Any]], None]:
+    def rename(payload: Payload, package: dict[str, Any]) -> None:
+        (cursors,) = [r for r in package["resources"] if r.get("cozy:store-table") == "cursors"]
+        cursors["cozy:store-table"] = name
+
+    return rename
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def ledger_nested(ledger: bytes) -> bytes:
+    return ledger + b'{"seq": 3, "details": ' + nested(100_000) + b"}\n"
+
+
 def last_line_twice(csv: bytes) -> bytes:
     return csv + csv.rstrip(b"\n").rsplit(b"\n", 1)[-1] + b"\n"
 
@@ -182,6 +252,34 @@ CASES: dict[str, tuple[Callable[[Entries], Entries], dict[str, str], str]] = {
     "source-is-a-path": (
         retagged(rb"Cozy-Source-Instance: \w+", f"Cozy-Source-Instance: ../../{EVIL}".encode()),
         {}, "not an instance id",
+    ),
+    "tag-file-not-utf8": (
+        retagged(rb"Cozy-Bundle-Kind: full", b"Cozy-Bundle-Kind: \xff\xfe"), {},
+        "a tag file is not UTF-8",
+    ),
+    "file-and-folder": (
+        lambda items: added(lambda t: f"{t}/data/twice/inner")(added(lambda t: f"{t}/data/twice")(
+            items)), {}, "cannot be unpacked (File exists: ",
+    ),
+    "folder-name-too-long": (
+        added(lambda t: f"{t}/data/{'n' * 300}/x"), {}, "cannot be unpacked (File name too long",
+    ),
+    "folders-too-deep": (added(lambda t: f"{t}/data/{'d/' * 1200}x"), {}, "cannot be unpacked"),
+    "deep-json-descriptor": (
+        rebuilt(lambda payload, package: nested(100_000)), {},
+        "datapackage.json is nested too deeply",
+    ),
+    "deep-json-ledger": (
+        resealed("consent/ledger.jsonl", ledger_nested), {},
+        "consent/ledger.jsonl: an event is nested too deeply",
+    ),
+    "store-table-outside-the-bundle": (
+        rebuilt(store_table_renamed(f"../../../../../../../../../{EVIL}/cursors")), {},
+        "store table '../../",
+    ),
+    "store-table-name-with-a-quote": (
+        rebuilt(store_table_renamed('budget_x" ; DROP TABLE runs; --')), {},
+        "is not named after its file",
     ),
 }  # fmt: skip
 
@@ -227,6 +325,57 @@ def landing(target: Path, tmp_path: Path) -> set[Path]:
     return {folder for place in places for folder in (place, *place.parents)} | set(
         target.rglob("*")
     )
+
+
+def restoring(home: Path, bundle: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cozy_kernel", "--home", str(home), "restore", str(bundle), "--yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def scratch(home: Path) -> set[Path]:
+    return set((home / "cache").glob(".cozy-bundle-*"))
+
+
+def unpacking(home: Path, bundle: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """A restore caught while its bundle is unzipped (or verified): it and its scratch folder."""
+    for _ in range(5):  # a small bundle may be restored before it is caught: try again
+        before = scratch(home)
+        proc = restoring(home, bundle)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            new = scratch(home) - before
+            if new:
+                return proc, new.pop()
+            time.sleep(0.002)
+        proc.kill()
+        proc.wait()
+    raise AssertionError("no restore was caught unzipping")
+
+
+def test_a_killed_restores_folder_goes_with_the_next_restore_a_running_ones_stays(
+    good: Path, home: Path
+) -> None:
+    # Given a workspace where a restore was killed while it unzipped
+    killed, left = unpacking(home, good)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert left.is_dir()
+    # And another restore that is running (paused where it unzips)
+    running, theirs = unpacking(home, good)
+    running.send_signal(signal.SIGSTOP)
+    try:
+        # When the next restore runs
+        result = run_cozy(home, "restore", str(good), "--yes")
+    finally:
+        running.send_signal(signal.SIGCONT)
+    # Then the killed one's folder is gone, the running one's is still there for it
+    assert result.code == 0, result.err
+    assert not left.exists()
+    assert theirs.is_dir()
+    assert running.wait(timeout=120) == 0
+    assert scratch(home) == set()
 
 
 def test_not_a_zip_at_all(target: Path, tmp_path: Path) -> None:

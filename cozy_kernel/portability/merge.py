@@ -10,10 +10,9 @@ one statement per collection; the store's own tables follow :data:`.layout.MERGE
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,23 +21,21 @@ from cozy_kernel.errors import IntegrityError
 from cozy_kernel.frames import collection_from_store
 from cozy_kernel.portability import layout, package, tables
 from cozy_kernel.portability.layout import Progress
-from cozy_kernel.portability.verify import Bundle, Unpacked
-from cozy_kernel.schemas import BUILTIN, Collection, Field
+from cozy_kernel.portability.verify import (
+    SHARED_RUN,
+    Bundle,
+    Unpacked,
+    namespace_of,
+    provenance,
+    required,
+    target,
+)
+from cozy_kernel.schemas import BUILTIN, Collection
 from cozy_kernel.store import Store, UpsertCounts
 
 STAGE = "stage"  # the schema name the staging file is attached under
-SHARED_RUN = 0  # a share's rows are staged with this run id, then given the restore's own
-_NAMESPACE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def namespace_of(kind: str, descriptor: dict[str, Any]) -> str | None:
-    """Where a share's rows and notebooks land (``shared.<namespace>``); None for a full bundle."""
-    if kind != layout.SHARE:
-        return None
-    namespace = str(descriptor.get("cozy", {}).get("namespace", ""))
-    if not _NAMESPACE.match(namespace):
-        raise IntegrityError(f"bundle: share namespace {namespace!r} is not a plain name")
-    return namespace
+# Columns a merge reads by name from a store table, beyond those the store requires.
+_READS = {"runs": ("id",)}
 
 
 @dataclass(frozen=True)
@@ -57,16 +54,17 @@ def stage(
 
     Runs while :func:`.verify.checked` checks the same bundle, so it trusts nothing: a
     resource path that leaves the payload is refused, and what it writes is only used once
-    the bundle is verified. Batch by batch (memory stays bounded by one), Arrow to SQLite
-    through ADBC. A share's rows are staged under the restore's own connector name. Stops
-    between batches once ``cancel`` is set.
+    the bundle is verified. Its conversion (:func:`.tables.to_store`) is the check of each
+    value a restore relies on: a value it refuses refuses the bundle. Batch by batch (memory
+    stays bounded by one), Arrow to SQLite through ADBC. A share's rows are staged under the
+    restore's own connector name. Stops between batches once ``cancel`` is set.
     """
     import adbc_driver_sqlite.dbapi as adbc
     import pyarrow.parquet as pq
 
     descriptor = package.read(raw.payload)
     namespace = namespace_of(raw.info[layout.TAG_KIND], descriptor)
-    provenance = None if namespace is None else (layout.RESTORE_RUN, SHARED_RUN)
+    staged_as = provenance(namespace)
     files = []
     for resource in descriptor["resources"]:
         if "cozy:collection" not in resource:
@@ -74,10 +72,11 @@ def stage(
         rel = str(resource.get("path"))
         if not package.inside(rel) or not (raw.payload / rel).is_file():
             raise IntegrityError(f"bundle: resource path {rel!r} is not a payload file")
-        parquet = pq.ParquetFile((raw.payload / rel).with_suffix(".parquet"))
+        parquet = pq.ParquetFile(raw.payload / package.twin(rel))
         declared = tables.collection_of(resource["cozy:collection"])
-        files.append((_target(declared, parquet.schema_arrow.names, namespace), parquet))
-    total = sum(file.metadata.num_rows for _, file in files)
+        coll = target(declared, parquet.schema_arrow.names, namespace)
+        files.append((coll, parquet, f"bundle: {package.twin(rel)}"))
+    total = sum(file.metadata.num_rows for _, file, _ in files)
     done = 0
     out = []
     # A scratch file, deleted with the bundle: no journal, no flush to disk, each batch committed.
@@ -85,40 +84,22 @@ def stage(
         cur.execute("PRAGMA journal_mode=OFF")
         cur.fetchall()
         cur.execute("PRAGMA synchronous=OFF")
-        for i, (coll, file) in enumerate(files):
+        for i, (coll, file, label) in enumerate(files):
             empty = tables.store_schema_arrow(coll).empty_table()
             cur.adbc_ingest(f"c{i}", empty, mode="create")  # there even when no row is
             for batch in file.iter_batches(tables.BATCH_ROWS):
                 if cancel.is_set():
                     return []
-                cur.adbc_ingest(f"c{i}", tables.to_store(batch, coll, provenance), mode="append")
+                try:
+                    rows = tables.to_store(batch, coll, staged_as)
+                except IntegrityError as exc:
+                    raise IntegrityError(f"{label}: {exc.message}") from None
+                cur.adbc_ingest(f"c{i}", rows, mode="append")
                 done += batch.num_rows
                 if progress is not None:
                     progress(done, total)
             out.append(Staged(coll, f"{STAGE}.c{i}", file.metadata.num_rows))
     return out
-
-
-def _target(declared: Collection, names: list[str], namespace: str | None) -> Collection:
-    """The collection rows land in: yours for a full bundle, a shared one for a share."""
-    if namespace is not None:
-        fields = tuple(
-            Field(f.name, f.kind, f.nullable or f.name != declared.key, f.description)
-            for f in declared.fields
-            if f.name in names
-        )
-        order = tuple(n for n in declared.order_by if n in names) or (declared.key,)
-        return Collection(
-            f"shared.{namespace}.{declared.name}", fields, key=declared.key,
-            description=declared.description, order_by=order,
-        )  # fmt: skip
-    coll = BUILTIN.get(declared.name, declared)
-    unknown = set(names) - {*(f.name for f in coll.fields), "connector", "run_id"}
-    if unknown:
-        raise IntegrityError(
-            f"bundle: {declared.name} has field {min(unknown)!r}, unknown here; upgrade"
-        )
-    return coll
 
 
 class Merge:
@@ -165,43 +146,78 @@ class Merge:
 
     # -- the store's own tables -----------------------------------------------------------
 
-    def _table(self, name: str) -> Iterator[dict[str, Any]]:
+    def _table(self, table: str) -> tuple[list[str], Iterator[dict[str, Any]]]:
+        """The columns and rows the bundle carries of ``table`` (this store's own name).
+
+        Column names go into SQL, so they are this store's, never the bundle's: a column
+        unknown here, typed otherwise, or that may be empty where the store requires it, is
+        refused, as is a bundle lacking a column the store cannot fill itself.
+        """
+        resource = self.bundle.store_tables.get(table)
+        if resource is None:
+            return [], iter(())
+        columns, key = tables.store_columns(self.db, table)
+        if not columns:
+            raise IntegrityError(f"bundle: this Cozy Notebook has no table {table!r}; upgrade it")
+        label = f"bundle: {resource['path']}"
+        here = {f["name"]: f for f in tables.store_schema(table, columns, key)["fields"]}
+        given = {f["name"]: f for f in resource["schema"]["fields"]}
+        for name, f in given.items():
+            want = here.get(name)
+            if want is None:
+                raise IntegrityError(f"{label}: unknown column {name!r}")
+            if (f.get("type"), f.get("format")) != (want["type"], want.get("format")):
+                raise IntegrityError(f"{label}: column {name!r} is not typed as this store's")
+            if required(want) and not required(f):
+                raise IntegrityError(f"{label}: column {name!r} may be empty, this store's not")
+        needed = [c.name for c in columns if not (c.nullable or c.default)]
+        for name in (*needed, *_READS.get(table, ())):
+            if name not in given:
+                raise IntegrityError(f"{label}: it lacks column {name!r}")
+        return [c.name for c in columns if c.name in given], self._rows(resource)
+
+    def _rows(self, resource: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
 
-        path = self.bundle.payload / layout.WORKSPACE / f"{name}.parquet"
-        if path.is_file():
-            for batch in pq.ParquetFile(path).iter_batches(tables.BATCH_ROWS):
-                yield from batch.to_pylist()
+        parquet = pq.ParquetFile(self.bundle.parquet(resource))
+        for batch in parquet.iter_batches(tables.BATCH_ROWS):
+            yield from batch.to_pylist()
 
-    def _columns(self, table: str, row: dict[str, Any]) -> list[str]:
-        columns, _ = tables.store_columns(self.db, table)
-        have = {c.name for c in columns}
-        if not have:
+    def _own(self, table: str) -> str:
+        """This store's name of a table the bundle carries: one the code merges, or a budget
+        table this store has (as SQLite names it)."""
+        if table in layout.MERGE:
+            return table
+        if not table.startswith(layout.BUDGET_PREFIX):
+            raise IntegrityError(f"bundle: unknown workspace table {table!r}")
+        row = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        if row is None:
             raise IntegrityError(f"bundle: this Cozy Notebook has no table {table!r}; upgrade it")
-        unknown = set(row) - have
-        if unknown:
-            raise IntegrityError(f"bundle: workspace/{table} has unknown column {min(unknown)!r}")
-        return [c.name for c in columns if c.name in row]
+        return str(row[0])
 
     def _merge_runs(self) -> dict[int, int]:
         """Source run id -> run id here: the same run found by content, else added."""
+        names, rows = self._table("runs")
+        content = [n for n in names if n != "id"]
+        found_by = " AND ".join(f'"{n}" IS ?' for n in content)
         mapping = {}
-        for row in self._table("runs"):
-            old = int(row.pop("id"))
-            names = list(row)
-            found = self.db.execute(
-                "SELECT id FROM runs WHERE " + " AND ".join(f'"{n}" IS ?' for n in names),
-                [row[n] for n in names],
-            ).fetchone()
+        for row in rows:
+            old = row["id"]
+            if not isinstance(old, int):
+                raise IntegrityError("bundle: workspace/runs.parquet has a run without an id")
+            values = [row[n] for n in content]
+            found = self.db.execute(f"SELECT id FROM runs WHERE {found_by}", values).fetchone()
             if found is not None:
                 mapping[old] = int(found[0])
                 continue
             free = self.db.execute("SELECT 1 FROM runs WHERE id = ?", (old,)).fetchone() is None
-            if free:
-                row = {"id": old, **row}
+            columns = ["id", *content] if free else content
             cur = self.db.execute(
-                f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                list(row.values()),
+                f"INSERT INTO runs ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' for _ in columns)})",
+                [old, *values] if free else values,
             )
             assert cur.lastrowid is not None
             mapping[old] = cur.lastrowid
@@ -211,14 +227,16 @@ class Merge:
     def workspace(self) -> dict[str, int]:
         """Merge every store table the bundle carries; rows added or changed per table."""
         merged = {}
-        for resource in self.bundle.descriptor["resources"]:
-            table = resource.get("cozy:store-table")
-            if table in (None, "runs", "raw_records", "egress_log"):
+        for name in self.bundle.store_tables:
+            if name in ("runs", "raw_records", "egress_log"):
                 continue
+            table = self._own(name)
             policy = layout.MERGE.get(table) or self._budget_policy(table)
+            names, rows = self._table(table)
+            _, key = tables.store_columns(self.db, table)
             before = self.db.total_changes
-            for row in self._table(table):
-                self._merge_row(table, policy, row)
+            for row in rows:
+                self._merge_row(table, policy, names, key, row)
             merged[table] = self.db.total_changes - before
             self.changes += merged[table]
         for name in sorted(self.edited):
@@ -226,13 +244,13 @@ class Merge:
         return merged
 
     def _budget_policy(self, table: str) -> str:
-        if not table.startswith(layout.BUDGET_PREFIX):
-            raise IntegrityError(f"bundle: unknown workspace table {table!r}")
         columns, key = tables.store_columns(self.db, table)
         integer_id = key == ["id"] and any(c.name == "id" and c.sql == "INTEGER" for c in columns)
         return "append" if integer_id else "upsert"
 
-    def _merge_row(self, table: str, policy: str, row: dict[str, Any]) -> None:
+    def _merge_row(
+        self, table: str, policy: str, names: list[str], key: list[str], row: dict[str, Any]
+    ) -> None:
         if table in layout.RUN_COLUMNS:
             column = layout.RUN_COLUMNS[table]
             if row.get(column) is not None:
@@ -241,8 +259,6 @@ class Merge:
             row = self._edit(row)
             if not row:
                 return
-        names = self._columns(table, row)
-        _, key = tables.store_columns(self.db, table)
         marks = ", ".join("?" for _ in names)
         insert = f'INSERT INTO "{table}" ({", ".join(names)}) VALUES ({marks})'
         values = [row[n] for n in names]
@@ -301,6 +317,7 @@ class Merge:
             runs = {SHARED_RUN: self.run_id}
         for staged in self.staged:
             coll = staged.coll
+            self._agrees(coll)
             self.store.ensure_collection(coll)
             counts, refused = self.store.merge_staged(coll, staged.table, staged.rows, runs)
             if counts.added or counts.updated:
@@ -316,10 +333,33 @@ class Merge:
             self._raw_records()
         return out
 
+    def _agrees(self, coll: Collection) -> None:
+        """A collection this workspace holds keeps its declaration: the bundle's must have its
+        key, type each field both know alike and bring each field it requires, or rows would
+        be stored as what they are not (text in a money column breaks every frame of it)."""
+        if coll.name in BUILTIN or self.store.counter(coll.name) is None:
+            return  # a built-in one is this release's own (see .verify.target)
+        held = collection_from_store(self.store, coll.name)
+        kinds = {f.name: f.kind for f in held.fields}
+        differ = [f.name for f in coll.fields if kinds.get(f.name, f.kind) != f.kind]
+        names = {f.name for f in coll.fields}
+        lacking = [f.name for f in held.fields if not f.nullable and f.name not in names]
+        if differ:
+            raise IntegrityError(
+                f"bundle: {coll.name} declares {differ[0]!r} otherwise than this workspace holds it"
+            )
+        if lacking:
+            raise IntegrityError(
+                f"bundle: {coll.name} lacks field {lacking[0]!r}, which this workspace requires"
+            )
+        if held.key != coll.key:
+            raise IntegrityError(f"bundle: {coll.name} is keyed by {coll.key!r}, here {held.key!r}")
+
     def _raw_records(self) -> None:
         """Source payloads beside rows restored here (not beside rows another connector holds)."""
         groups: dict[tuple[str, str, int], list[tuple[str, bytes]]] = defaultdict(list)
-        for row in self._table("raw_records"):
+        _, rows = self._table("raw_records")
+        for row in rows:
             if row["key"] in self.conflicts.get(row["collection"], set()):
                 continue
             run = self.runs.get(int(row["run_id"]), int(row["run_id"]))

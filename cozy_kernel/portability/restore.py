@@ -14,6 +14,7 @@ workspace exactly as it was, and one that would change nothing writes nothing.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -25,9 +26,9 @@ from cozy_kernel import terms
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import bag, chain, layout
 from cozy_kernel.portability.layout import Progress
-from cozy_kernel.portability.merge import STAGE, Merge, Staged, namespace_of, stage
+from cozy_kernel.portability.merge import STAGE, Merge, Staged, stage
 from cozy_kernel.portability.share import check_namespace
-from cozy_kernel.portability.verify import Bundle, Unpacked, checked, unpacked
+from cozy_kernel.portability.verify import Bundle, Unpacked, checked, namespace_of, unpacked
 from cozy_kernel.store import Store
 from cozy_kernel.workspace import Workspace
 
@@ -77,12 +78,15 @@ def restore(ws: Workspace, store: Store, path: Path, progress: Progress | None) 
                     moved.append(target)
         except _Unchanged:
             pass
-        except BaseException:
+        except BaseException as exc:
             for target in moved:
                 target.unlink(missing_ok=True)
             for folder in reversed(made):
                 with suppress(OSError):
                     folder.rmdir()
+            if isinstance(exc, sqlite3.IntegrityError):
+                # A row the checks let through but this store's own rules refuse (a CHECK).
+                raise IntegrityError(f"bundle: a row breaks a rule of this store ({exc})") from None
             raise
         result["files"] = {
             "added": [t.relative_to(ws.root).as_posix() for t in moved],
@@ -104,7 +108,7 @@ def _verified_and_staged(raw: Unpacked, progress: Progress | None) -> tuple[Bund
     with ThreadPoolExecutor(1, thread_name_prefix="cozy-stage") as pool:
         staging = pool.submit(stage, raw, raw.scratch / _STAGING, progress, cancel)
         try:
-            bundle = checked(raw)
+            bundle = checked(raw, staged=True)
         except BaseException:
             cancel.set()
             raise

@@ -8,6 +8,7 @@ written from the same Arrow batches, so memory stays bounded by one batch whatev
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,23 +47,36 @@ SQL_COLUMNS = {
     "BLOB": ("X''", "string"),
 }
 Progress = Callable[[int], None]
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+# The range of each calendar kind in Arrow's own units (days, microseconds since 1970).
+CALENDAR = {
+    "date": ((dt.date.min - _EPOCH.date()).days, (dt.date.max - _EPOCH.date()).days),
+    "timestamp": (
+        (dt.datetime.min.replace(tzinfo=dt.UTC) - _EPOCH) // _US,
+        (dt.datetime.max.replace(tzinfo=dt.UTC) - _EPOCH) // _US,
+    ),
+}
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a store table: its name, SQLite storage class and whether NULL is allowed."""
+    """One column of a store table: its name, SQLite storage class, whether NULL is allowed,
+    and whether the store fills it when a row leaves it out (a restore needs it otherwise)."""
 
     name: str
     sql: str
     nullable: bool
+    default: bool = False
 
 
 def store_columns(db: Any, table: str) -> tuple[list[Column], list[str]]:
     """The columns of one of the store's own tables and its primary key, from its declaration."""
     columns, key = [], []
-    for _, name, declared, notnull, _, pk in db.execute(f'PRAGMA table_info("{table}")'):
+    for _, name, declared, notnull, default, pk in db.execute(f'PRAGMA table_info("{table}")'):
         sql = str(declared).upper()
-        columns.append(Column(str(name), sql if sql in SQL_COLUMNS else "TEXT", not notnull))
+        kind = sql if sql in SQL_COLUMNS else "TEXT"
+        columns.append(Column(str(name), kind, not notnull, default is not None))
         if pk:
             key.append((pk, str(name)))
     return columns, [name for _, name in sorted(key)]
@@ -239,22 +253,48 @@ def arrow_of(columns: Sequence[Column]) -> pa.Schema:
     return pa.schema([pa.field(c.name, types[c.sql], c.nullable) for c in columns])
 
 
-def collection_of(descriptor: dict[str, Any]) -> Collection:
-    """The collection a bundle declares, from the schema it recorded beside the table."""
+def collection_of(descriptor: Any) -> Collection:
+    """The collection a bundle declares, from the schema it recorded beside the table.
+
+    Checked by :class:`Collection` itself, as a connector's own declaration is: a bundle's
+    declaration becomes this store's, and one the code would refuse (an ``order_by`` that is
+    no field) would break every later frame and report.
+    """
+    from cozy_kernel.errors import BadInput
+    from cozy_kernel.portability.package import NAME
+
     try:
         fields = tuple(
-            Field(f["name"], f["kind"], bool(f["nullable"]), f.get("description", ""))
+            Field(f["name"], f["kind"], _bool(f["nullable"]), _text(f.get("description", "")))
             for f in descriptor["fields"]
         )
+        name = descriptor["name"]
+        order = descriptor.get("order_by") or [descriptor["key"]]
+        if not isinstance(order, list):
+            raise TypeError(f"order_by of {name!r} is not a list")
         return Collection(
-            descriptor["name"],
+            name,
             fields,
             key=descriptor["key"],
-            description=descriptor.get("description", ""),
-            order_by=tuple(descriptor.get("order_by") or [descriptor["key"]]),
+            description=_text(descriptor.get("description", "")),
+            order_by=tuple(order),
         )
-    except (KeyError, TypeError) as exc:
-        raise IntegrityError(f"datapackage.json: a collection declaration lacks {exc}") from None
+    except KeyError as exc:
+        raise IntegrityError(f"bundle: {NAME}: a collection declaration lacks {exc}") from None
+    except (TypeError, AttributeError, BadInput) as exc:
+        raise IntegrityError(f"bundle: {NAME}: a collection declaration: {exc}") from None
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"nullable is {value!r}, not true or false")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"description is {type(value).__name__}, not text")
+    return value
 
 
 def describe_collection(coll: Collection) -> dict[str, Any]:
@@ -314,7 +354,9 @@ def to_store(
             if f.kind == "money":
                 unit = pa.scalar(10**MONEY_SCALE, pa.decimal128(MONEY_SCALE + 1, 0))
                 col = pc.cast(pc.multiply(col, unit), pa.int64())
-            elif f.kind == "timestamp":
+            elif f.kind in CALENDAR:
+                _on_the_calendar(col, f, coll)
+            if f.kind == "timestamp":
                 # Exactly the text a sync stores (isoformat, microseconds only when present).
                 col = pa.array([encode_field(f, v) for v in col.to_pylist()], pa.string())
             out.append(col.cast(kind))
@@ -327,6 +369,24 @@ def to_store(
         out += [pa.array([connector] * batch.num_rows, pa.string()),
                 pa.array([run_id] * batch.num_rows, pa.int64())]  # fmt: skip
     return pa.RecordBatch.from_arrays(out, schema=schema)
+
+
+def _on_the_calendar(col: pa.Array, f: Field, coll: Collection) -> None:
+    """Refuse a date or instant outside Python's calendar (years 1 to 9999), as a sync does.
+
+    Arrow counts days and microseconds far beyond it; such a value would be stored as text
+    no frame can read back. Compared as integers: converting it to Python would overflow.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    low, high = CALENDAR[f.kind]
+    counts = col.cast(pa.int32() if f.kind == "date" else pa.int64()).cast(pa.int64())
+    if not len(counts) or counts.null_count == len(counts):
+        return
+    bounds = pc.min_max(counts)
+    if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
+        raise IntegrityError(f"{coll.name}: field {f.name!r} holds a {f.kind} outside years 1-9999")
 
 
 def edit_text(f: Field, value: Any) -> str | None:
