@@ -21,7 +21,7 @@ import pytest
 import cozy_kernel as cozy
 from cozy_kernel import budget
 from cozy_kernel.portability import chain
-from tests.conftest import UNTIL, run_cozy, write_connector
+from tests.conftest import UNTIL, accept_terms, run_cozy, write_connector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
@@ -334,3 +334,20 @@ def test_the_whole_store_round_trips_through_csv_too(unzipped: Path) -> None:
                 if name == "seen_at":
                     continue  # ISO 8601 in UTC, checked above
                 assert line[name] == shown, (csv_path.name, name)
+
+
+def test_a_consent_archive_a_crash_left_half_written_is_completed_by_the_next_restore(
+    bundle: Path, fresh_home: Path
+) -> None:
+    accept_terms(fresh_home)
+    assert run_cozy(fresh_home, "restore", str(bundle), "--yes").code == 0
+    archived = sorted(p for p in (fresh_home / "archive").rglob("*") if p.is_file())
+    kept = {p: p.read_bytes() for p in archived}
+    # Given a restore killed after its first archived file (the others never landed)
+    for path in archived[1:]:
+        path.unlink()
+
+    again = run_cozy(fresh_home, "restore", str(bundle), "--yes")
+
+    assert again.code == 0, again.err
+    assert {p: p.read_bytes() for p in archived if p.exists()} == kept

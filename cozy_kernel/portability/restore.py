@@ -161,9 +161,7 @@ def _plan_files(ws: Workspace, bundle: Bundle, namespace: str | None) -> Plan:
         elif parts[0] == layout.NOTEBOOKS and rel.endswith(".ipynb"):
             target = ws.root.joinpath(*parts)
         elif parts[0] == layout.CONSENT and history is not None:
-            if history.exists():
-                plan.unchanged += 1  # this very consent history is archived already
-                continue
+            # File by file: a folder a crash left half-written is completed, never trusted.
             target = history / rel
         else:
             continue
