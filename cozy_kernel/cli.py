@@ -343,6 +343,11 @@ def collections(ctx: Context, as_json: bool) -> None:
 @click.option("--since", help="First date, inclusive (YYYY-MM-DD).")
 @click.option("--until", help="Last date, inclusive (YYYY-MM-DD).")
 @click.option("--columns", help="Comma-separated columns to keep.")
+@click.option(
+    "--safe-csv",
+    is_flag=True,
+    help="csv: put a ' before texts a spreadsheet would run as formulas (=, +, -, @).",
+)
 @pass_ctx
 def frame(
     ctx: Context,
@@ -352,6 +357,7 @@ def frame(
     since: str | None,
     until: str | None,
     columns: str | None,
+    safe_csv: bool,
 ) -> None:
     """Write a collection as CSV, JSON, Parquet, OFX or Beancount (to stdout unless --out)."""
     from cozy_kernel import api, frames
@@ -364,12 +370,12 @@ def frame(
         held = fmt == "ofx" and "bank.accounts" in store.collection_names()
         accounts = frames.table(ws, store, "bank.accounts") if held else None
     if out is None:
-        frames.write(data, fmt, sys.stdout.buffer, accounts)
+        frames.write(data, fmt, sys.stdout.buffer, accounts, safe_csv=safe_csv)
         sys.stdout.buffer.flush()
         return
     tmp = out.with_name(f".{out.name}.tmp")
     with tmp.open("wb") as handle:
-        frames.write(data, fmt, handle, accounts)
+        frames.write(data, fmt, handle, accounts, safe_csv=safe_csv)
     tmp.replace(out)
     click.echo(f"wrote {data.num_rows} rows of {name} to {out}", err=True)
 

@@ -317,7 +317,14 @@ def to_pandas(data: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def write(data: pa.Table, fmt: str, out: BinaryIO, accounts: pa.Table | None = None) -> None:
+def write(
+    data: pa.Table,
+    fmt: str,
+    out: BinaryIO,
+    accounts: pa.Table | None = None,
+    *,
+    safe_csv: bool = False,
+) -> None:
     """Export rows as CSV, JSON (records, ISO dates, amounts as decimal strings) or Parquet;
     transactions also as OFX or Beancount, for other software (``accounts`` gives OFX the
     account types and balances).
@@ -346,6 +353,8 @@ def write(data: pa.Table, fmt: str, out: BinaryIO, accounts: pa.Table | None = N
     if fmt == "parquet":
         pq.write_table(data, out)
     elif fmt == "csv":
+        if safe_csv:
+            plain = _spreadsheet_safe(plain)
         pacsv.write_csv(plain, out, pacsv.WriteOptions(quoting_style="needed"))
     elif fmt == "json":
         out.write(b"[")
@@ -355,6 +364,25 @@ def write(data: pa.Table, fmt: str, out: BinaryIO, accounts: pa.Table | None = N
         out.write(b"\n]\n")
     else:
         raise UsageError(f"format {fmt!r} is not csv, json, parquet, ofx or beancount")
+
+
+def _spreadsheet_safe(table: pa.Table) -> pa.Table:
+    """Texts a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first)
+    get a leading ``'``, which spreadsheets show as text; numbers and dates are left alone.
+
+    Not lossless (the quote becomes part of the text), so only on request: ``--safe-csv``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.match_substring_regex(column, r"^[=+\-@\t\r]")
+            quoted = pc.binary_join_element_wise(pa.scalar("'"), column, "")
+            column = pc.if_else(risky, quoted, column)
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
 
 
 def _json_value(value: object) -> str:

@@ -206,3 +206,32 @@ def test_a_column_empty_in_every_row_keeps_its_declared_type(home: Path) -> None
     assert accounts["balance_date"].isna().all()
     assert pd.api.types.is_datetime64_dtype(accounts["balance_date"])
     assert accounts["balance"].isna().all()
+
+
+def test_safe_csv_keeps_formula_like_texts_as_text_and_numbers_as_numbers(
+    home: Path, tmp_path: Path
+) -> None:
+    import csv as csvlib
+
+    from tests.conftest import run_cozy
+
+    statement = tmp_path / "formulas.csv"
+    statement.write_text(
+        "Date;Libellé;Montant;Devise\n"
+        '03/06/2024;=HYPERLINK("http://evil.example","x");-3,50;EUR\n'
+        "14/06/2024;+33 6 12 34 56 78;-800,00;EUR\n"
+        "15/06/2024;@SUM(A1);12,00;EUR\n15/06/2024;CAFE;-2,00;EUR\n"
+    )
+    assert run_cozy(home, "import", str(statement), "--account", "A", "--yes").code == 0
+    plain, safe = tmp_path / "plain.csv", tmp_path / "safe.csv"
+
+    assert run_cozy(home, "frame", "bank.transactions", "--out", str(plain)).code == 0
+    done = run_cozy(home, "frame", "bank.transactions", "--safe-csv", "--out", str(safe))
+
+    assert done.code == 0, done.err
+    lossless = {r["label"]: r for r in csvlib.DictReader(plain.open())}
+    rows = {r["label"]: r for r in csvlib.DictReader(safe.open())}
+    assert set(lossless) == {'=HYPERLINK("http://evil.example","x")', "+33 6 12 34 56 78",
+                             "@SUM(A1)", "CAFE"}  # fmt: skip
+    assert set(rows) == {"'" + k if k != "CAFE" else k for k in lossless}
+    assert rows["CAFE"]["amount"] == "-2.00"  # a negative amount is no formula
