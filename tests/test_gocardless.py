@@ -394,4 +394,3 @@ def test_the_service_address_may_be_given_as_the_api_root(
 
     assert connected.code == 0, connected.err
     assert len(fake.requisitions) == 1
-
