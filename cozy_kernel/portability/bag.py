@@ -47,7 +47,8 @@ NAME_BYTES = 255  # a file name's limit on ext4, APFS, NTFS (in UTF-16 units the
 # 1.x decodes only %0D and %0A, so a name holding one reads differently in each; a name
 # without "%", CR or LF reads the same in both. Backslash: refused by extract, and a folder
 # separator on Windows, like the other characters Windows refuses in names.
-UNPORTABLE = frozenset('%\\:*?"<>|')
+# Frictionless refuses $ in resource paths ("not safe"): such names are renamed too.
+UNPORTABLE = frozenset('%\\:*?"<>|$')
 # Controls (CR, LF, tab, NEL), invisible formatting and bidi overrides, line and paragraph
 # separators (which str.splitlines and bagit's reader break manifest lines at), surrogates.
 UNPORTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
