@@ -276,7 +276,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 )  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process of this machine still exists (one of another user's counts)."""
     if pid == os.getpid():
         return True
@@ -682,7 +682,7 @@ class Store:
             "WHERE r.outcome = 'running' AND o.host = ?",
             (socket.gethostname(),),
         ).fetchall()
-        dead = [(run_id, pid) for run_id, pid in rows if not _alive(pid)]
+        dead = [(run_id, pid) for run_id, pid in rows if not process_alive(pid)]
         for run_id, pid in dead:
             self.db.execute(
                 "UPDATE runs SET outcome = 'failed', ended_at = ?, error = ? WHERE id = ?",

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from cozy_kernel.errors import IntegrityError
 from cozy_kernel.portability import bag, chain, layout, package, tables
 from cozy_kernel.schemas import BUILTIN, Collection, Field
-from cozy_kernel.store import _alive
+from cozy_kernel.store import process_alive
 
 if TYPE_CHECKING:
     from cozy_kernel.portability.package import Checks, Contents
@@ -145,7 +145,7 @@ def sweep(folder: Path) -> None:
             if owner is None:
                 gone = time.time() - path.stat().st_mtime > LEFT_FOR
             else:
-                gone = owner[2] == host and not _alive(int(owner[1]))
+                gone = owner[2] == host and not process_alive(int(owner[1]))
             if gone:
                 shutil.rmtree(path)
 
